@@ -1,0 +1,1 @@
+"""Singer tap for ReviewRover enrollments, built on the Meltano Singer SDK."""

@@ -1,0 +1,5 @@
+"""Allow ``python -m tap_reviewrover``."""
+
+from tap_reviewrover.tap import TapReviewRover
+
+TapReviewRover.cli()

@@ -1,0 +1,110 @@
+"""Errors a user can act on, and how API error responses are described.
+
+Every error here is printed as one clear line, without a traceback (see
+``TapReviewRover.invoke``), and none of them carries the API token.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk.exceptions import FatalAPIError
+
+if t.TYPE_CHECKING:
+    import requests
+
+#: Longest piece of an API error body quoted in a message.
+MAX_QUOTED_CHARS = 300
+
+
+class ReviewRoverError(FatalAPIError):
+    """A sync cannot go on; the message says why and what to check."""
+
+
+class TokenRejectedError(ReviewRoverError):
+    """The API answered 401 or 403."""
+
+
+class WrongApiUrlError(ReviewRoverError):
+    """The API answered 404 for the list endpoint."""
+
+
+class RequestRejectedError(ReviewRoverError):
+    """The API answered 400 or 422: it refused a parameter the tap sent."""
+
+
+class RetriesExhaustedError(ReviewRoverError):
+    """A request kept failing with retriable errors."""
+
+
+class BadResponseError(ReviewRoverError):
+    """The API answered 200 with a body the tap cannot use."""
+
+
+class InvalidStateError(ReviewRoverError):
+    """The state file given with ``--state`` cannot be used."""
+
+
+def api_error_message(response: requests.Response) -> str | None:
+    """The API's own explanation from an error response, if it gave one.
+
+    Understands ``{"error": {"message": ...}}``, ``{"error": "..."}``,
+    ``{"message": "..."}`` and ``{"errors": [...]}``; HTML pages and other bodies
+    give None rather than a page of markup.
+
+    Args:
+        response: The error response.
+
+    Returns:
+        The message, shortened to :data:`MAX_QUOTED_CHARS`, or None.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    message: object = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+        elif isinstance(error, str):
+            message = error
+        if message is None:
+            message = body.get("message") or body.get("errors")
+    if message is None or message in ("", [], {}):
+        return None
+    text = message if isinstance(message, str) else str(message)
+    return shorten(text)
+
+
+def shorten(text: str) -> str:
+    """Cut ``text`` to :data:`MAX_QUOTED_CHARS`, marking the cut.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The text, or its beginning followed by an ellipsis.
+    """
+    text = " ".join(text.split())
+    if len(text) <= MAX_QUOTED_CHARS:
+        return text
+    return text[: MAX_QUOTED_CHARS - 1] + "…"
+
+
+def redact(text: str, secrets: t.Iterable[object]) -> str:
+    """Hide every secret value that occurs in ``text``.
+
+    Args:
+        text: A message that may quote configuration values.
+        secrets: The secret values (empty ones are skipped).
+
+    Returns:
+        The text with each secret, and its ``repr``, replaced by ``'***'``.
+    """
+    for secret in secrets:
+        if secret is None or secret == "":
+            continue
+        for form in (repr(secret), str(secret)):
+            text = text.replace(form, "'***'" if form.startswith("'") else "***")
+    return text

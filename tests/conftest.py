@@ -1,0 +1,175 @@
+"""Fixtures: the sandbox API, in-process and command-line syncs, patched waits."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+import typing as t
+from dataclasses import dataclass, field
+
+import backoff._sync
+import pytest
+
+from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
+from tap_reviewrover.tap import TapReviewRover
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from _pytest.monkeypatch import MonkeyPatch
+
+#: A token no real account has; tests check it never shows in any output.
+TOKEN = "rr-test-token-5f1d2c9a7b"  # noqa: S105
+#: Enrollments in the default sandbox: several pages at the test page size.
+SEEDED = 95
+PAGE_SIZE = 10
+
+
+@dataclass
+class SyncOutput:
+    """What one sync wrote: Singer messages, split by type."""
+
+    messages: list[dict[str, t.Any]]
+    records: list[dict[str, t.Any]] = field(init=False)
+    states: list[dict[str, t.Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Split the messages by type."""
+        self.records = [m["record"] for m in self.messages if m["type"] == "RECORD"]
+        self.states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def ids(self) -> list[int]:
+        """The ids of the records, in the order emitted."""
+        return [record["id"] for record in self.records]
+
+    @property
+    def final_state(self) -> dict[str, t.Any]:
+        """The last STATE message's value."""
+        assert self.states, "the sync wrote no STATE message"
+        return self.states[-1]
+
+    @property
+    def bookmark(self) -> str | None:
+        """The unpartitioned bookmark of the final state."""
+        stream = self.final_state["bookmarks"]["enrollments"]
+        return t.cast("str | None", stream.get("replication_key_value"))
+
+
+def parse_messages(text: str) -> list[dict[str, t.Any]]:
+    """Decode the Singer messages a tap wrote, one JSON object a line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """The sandbox API with ``SEEDED`` enrollments, on a free port."""
+    with SandboxServer(EnrollmentStore.seeded(SEEDED), token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def empty_sandbox() -> Iterator[SandboxServer]:
+    """The sandbox API with no enrollments."""
+    with SandboxServer(EnrollmentStore(), token=TOKEN) as server:
+        yield server
+
+
+def tap_config(server: SandboxServer, **overrides: t.Any) -> dict[str, t.Any]:
+    """A tap config for ``server``, with small pages so that tests walk many."""
+    return {
+        "api_url": server.url,
+        "auth_token": server.token,
+        "page_size": PAGE_SIZE,
+        **overrides,
+    }
+
+
+def sync(
+    config: dict[str, t.Any],
+    *,
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+) -> SyncOutput:
+    """Run one sync in this process and collect what it wrote to stdout."""
+    tap = TapReviewRover(
+        config=config,
+        state=state,
+        catalog=catalog,
+        parse_env_config=False,
+    )
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stdout(buffer):
+        tap.sync_all()
+    buffer.seek(0)
+    return SyncOutput(parse_messages(buffer.read()))
+
+
+@dataclass
+class CliRun:
+    """A finished command-line run of the tap."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> SyncOutput:
+        """The Singer messages the run wrote."""
+        return SyncOutput(parse_messages(self.stdout))
+
+
+def tap_command(*args: str) -> list[str]:
+    """The command line that runs the tap with this interpreter."""
+    return [sys.executable, "-m", "tap_reviewrover", *args]
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without settings meant for the tap."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TAP_REVIEWROVER")}
+
+
+def run_cli(
+    tmp_path: Path,
+    config: dict[str, t.Any] | None,
+    *args: str,
+    state_text: str | None = None,
+    env: dict[str, str] | None = None,
+) -> CliRun:
+    """Run ``tap-reviewrover`` as a user would, with config and state files."""
+    command = []
+    if config is not None:
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        command += ["--config", str(config_path)]
+    if state_text is not None:
+        state_path = tmp_path / "state.json"
+        state_path.write_text(state_text)
+        command += ["--state", str(state_path)]
+    completed = subprocess.run(
+        tap_command(*command, *args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean_env(), **(env or {})},
+        check=False,
+    )
+    return CliRun(completed.returncode, completed.stdout, completed.stderr)
+
+
+@pytest.fixture
+def waits(monkeypatch: MonkeyPatch) -> list[float]:
+    """Record the waits between retries instead of sleeping them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(
+        backoff._sync,
+        "time",
+        types.SimpleNamespace(sleep=recorded.append),
+    )
+    return recorded

@@ -1,0 +1,177 @@
+"""HTTP behaviour against a misbehaving sandbox: retries, waits and clear errors."""
+
+from __future__ import annotations
+
+import email.utils
+import typing as t
+
+import pytest
+
+from tap_reviewrover.errors import (
+    RequestRejectedError,
+    RetriesExhaustedError,
+    TokenRejectedError,
+    WrongApiUrlError,
+)
+from tap_reviewrover.retry import MAX_RETRY_AFTER_SECONDS
+from tap_reviewrover.sandbox import Fault
+from tests.conftest import SEEDED, sync, tap_config
+
+if t.TYPE_CHECKING:
+    from tap_reviewrover.sandbox import SandboxServer
+
+
+def list_statuses(sandbox: SandboxServer) -> list[int | None]:
+    return [r.status for r in sandbox.requests if r.path.endswith("/v1/enrollments")]
+
+
+def assert_complete_sync(sandbox: SandboxServer, config: dict[str, t.Any]) -> None:
+    output = sync(config)
+    assert output.records == sandbox.store.all_records()
+    assert output.bookmark is not None
+
+
+def test_429_waits_exactly_what_retry_after_says(
+    sandbox: SandboxServer,
+    waits: list[float],
+) -> None:
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": "7"}), times=2, page=3)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    assert waits == [7.0, 7.0]
+    assert list_statuses(sandbox).count(429) == 2
+
+
+def test_429_with_an_http_date_is_read_on_the_api_clock(
+    sandbox: SandboxServer,
+    waits: list[float],
+) -> None:
+    sandbox.clock.offset_seconds = -7200  # the API is two hours behind this host
+    retry_at = sandbox.clock.now().timestamp() + 30
+    header = email.utils.formatdate(retry_at, usegmt=True)
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": header}), page=2)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    assert len(waits) == 1
+    assert 28.0 <= waits[0] <= 31.0
+
+
+def test_429_without_retry_after_backs_off_exponentially(
+    sandbox: SandboxServer,
+    waits: list[float],
+) -> None:
+    sandbox.faults.add(Fault.status(429), times=3)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    assert len(waits) == 3
+    assert 0.5 <= waits[0] <= 1.0
+    assert 1.0 <= waits[1] <= 2.0
+    assert 2.0 <= waits[2] <= 4.0
+
+
+def test_a_huge_retry_after_is_capped(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": "86400"}))
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    assert waits == [MAX_RETRY_AFTER_SECONDS]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.status(500),
+        Fault.status(502),
+        Fault.status(503),
+        Fault.status(504),
+        Fault.html(502),
+        Fault.drop(),
+        Fault.truncate(),
+        Fault.not_json(),
+        Fault.slow(1.0),
+    ],
+    ids=["500", "502", "503", "504", "html", "drop", "truncate", "not-json", "timeout"],
+)
+def test_transient_failures_are_retried_and_the_sync_completes(
+    sandbox: SandboxServer,
+    waits: list[float],
+    fault: Fault,
+) -> None:
+    sandbox.faults.add(fault, times=2, page=4)
+    assert_complete_sync(sandbox, tap_config(sandbox, request_timeout=0.25))
+    assert len(waits) == 2
+
+
+def test_a_failure_that_persists_stops_after_the_retry_limit_with_what_happened(
+    sandbox: SandboxServer,
+    waits: list[float],
+) -> None:
+    sandbox.faults.add(Fault.status(503), times=100, page=2)
+    with pytest.raises(RetriesExhaustedError) as caught:
+        sync(tap_config(sandbox, max_retries=2))
+    message = str(caught.value)
+    assert "Gave up on page 2" in message
+    assert "after 3 tries" in message
+    assert "HTTP 503" in message
+    assert len(waits) == 2
+    assert list_statuses(sandbox) == [200, 503, 503, 503]
+
+
+def test_timeouts_that_persist_say_so(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    sandbox.faults.add(Fault.slow(1.0), times=100)
+    with pytest.raises(RetriesExhaustedError, match=r"no answer within the 0\.2 s"):
+        sync(tap_config(sandbox, max_retries=1, request_timeout=0.2))
+    assert len(waits) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_rejected_token_stops_at_once(sandbox: SandboxServer, status: int) -> None:
+    sandbox.faults.add(Fault.status(status))
+    with pytest.raises(TokenRejectedError, match="rejected the API token"):
+        sync(tap_config(sandbox))
+    assert sandbox.list_request_count == 1
+
+
+def test_a_wrong_token_is_rejected_by_the_api(sandbox: SandboxServer) -> None:
+    with pytest.raises(TokenRejectedError, match=r"HTTP 401: Invalid or missing"):
+        sync(
+            tap_config(
+                sandbox,
+                auth_token="not-the-token",  # noqa: S106 - a wrong token on purpose
+            )
+        )
+
+
+def test_a_404_says_the_api_url_looks_wrong(sandbox: SandboxServer) -> None:
+    wrong_url = sandbox.url.removesuffix("/api")
+    with pytest.raises(WrongApiUrlError, match="api_url setting looks wrong"):
+        sync(tap_config(sandbox, api_url=wrong_url))
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refused_request_shows_the_api_message(
+    sandbox: SandboxServer, status: int
+) -> None:
+    body = {"error": {"type": "invalid_request", "message": "campaign_id is malformed"}}
+    sandbox.faults.add(Fault.status(status, body=body))
+    with pytest.raises(RequestRejectedError, match="campaign_id is malformed"):
+        sync(tap_config(sandbox))
+    assert sandbox.list_request_count == 1
+
+
+def test_every_request_carries_the_token_and_a_user_agent(
+    sandbox: SandboxServer,
+) -> None:
+    sync(tap_config(sandbox, user_agent="acme-data/1.0"))
+    assert len(sandbox.requests) > 1
+    assert {r.status for r in sandbox.requests} == {200}
+    assert {r.headers.get("User-Agent") for r in sandbox.requests} == {"acme-data/1.0"}
+
+
+def test_retries_do_not_duplicate_records(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    for page in (1, 5, 10):
+        sandbox.faults.add(Fault.truncate(), page=page)
+    output = sync(tap_config(sandbox))
+    assert len(output.ids) == len(set(output.ids)) == SEEDED
+    assert len(waits) == 3

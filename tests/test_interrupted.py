@@ -1,0 +1,128 @@
+"""A sync killed at any point (SIGKILL), then run again from its last STATE."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import typing as t
+
+import pytest
+
+from tap_reviewrover.timestamps import parse_timestamp
+from tests.conftest import (
+    PAGE_SIZE,
+    SEEDED,
+    clean_env,
+    parse_messages,
+    sync,
+    tap_command,
+    tap_config,
+)
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from tap_reviewrover.sandbox import SandboxServer
+
+LAST_PAGE = -(-SEEDED // PAGE_SIZE)
+
+
+def run_and_kill_at_page(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    state: dict[str, t.Any],
+    *,
+    page: int,
+) -> list[dict[str, t.Any]]:
+    """Run the tap and SIGKILL it while it waits for ``page``.
+
+    The sandbox holds the request for ``page`` until the tap is dead, so the tap
+    has written everything from the pages before it, and nothing after.
+    """
+    reached, release = threading.Event(), threading.Event()
+
+    def hold(requested: int, _: int) -> None:
+        if requested == page and not release.is_set():
+            reached.set()
+            release.wait(timeout=60)
+
+    sandbox.on_list_request(hold)
+    (tmp_path / "config.json").write_text(json.dumps(tap_config(sandbox)))
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    command = tap_command(
+        "--config",
+        str(tmp_path / "config.json"),
+        "--state",
+        str(tmp_path / "state.json"),
+    )
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(),
+    ) as process:
+        try:
+            assert reached.wait(timeout=60), f"the tap never asked for page {page}"
+            process.send_signal(signal.SIGKILL)
+            stdout, _ = process.communicate(timeout=60)
+        finally:
+            release.set()
+    assert process.returncode == -signal.SIGKILL
+    complete_lines = stdout[: stdout.rfind("\n") + 1]
+    return parse_messages(complete_lines)
+
+
+@pytest.mark.parametrize("page", [1, 2, 5, LAST_PAGE])
+def test_a_killed_sync_resumed_from_its_last_state_loses_nothing(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    page: int,
+) -> None:
+    config = tap_config(sandbox)
+    first = sync(config)
+    previous_bookmark = first.bookmark
+    assert previous_bookmark is not None
+
+    # Updates since the first sync, on every page, and more while the next runs.
+    changed = sandbox.store.ids_in_api_order()[::7]
+    for enrollment_id in changed[: len(changed) // 2]:
+        sandbox.store.update(enrollment_id, completed=True)
+
+    def update_the_rest_during_the_sync(requested: int, _: int) -> None:
+        if requested == 3:
+            for enrollment_id in changed[len(changed) // 2 :]:
+                sandbox.store.update(enrollment_id, completed=True)
+
+    sandbox.on_list_request(update_the_rest_during_the_sync)
+
+    killed = run_and_kill_at_page(sandbox, tmp_path, first.final_state, page=page)
+    states = [m["value"] for m in killed if m["type"] == "STATE"]
+    assert states, "the tap writes the state it starts from before any record"
+    for state in states:
+        # No STATE of the killed run claims more than the sync before it did.
+        bookmark = state["bookmarks"]["enrollments"].get("replication_key_value")
+        assert parse_timestamp(bookmark) <= parse_timestamp(previous_bookmark)
+
+    resumed = sync(config, state=states[-1])
+    loaded = {m["record"]["id"]: m["record"] for m in killed if m["type"] == "RECORD"}
+    loaded.update({record["id"]: record for record in resumed.records})
+    for enrollment_id in changed:
+        assert loaded[enrollment_id] == sandbox.store.get(enrollment_id)
+    assert set(changed) <= set(resumed.ids)
+
+
+def test_a_kill_during_the_first_sync_leaves_no_bookmark(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+) -> None:
+    killed = run_and_kill_at_page(sandbox, tmp_path, {}, page=4)
+    records = [m for m in killed if m["type"] == "RECORD"]
+    assert len(records) == 3 * PAGE_SIZE
+    states = [m["value"] for m in killed if m["type"] == "STATE"]
+    for state in states:
+        assert "replication_key_value" not in state["bookmarks"].get("enrollments", {})
+    resumed = sync(tap_config(sandbox), state=states[-1] if states else None)
+    assert resumed.ids == sandbox.store.ids_in_api_order()

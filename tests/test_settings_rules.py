@@ -1,0 +1,72 @@
+"""Settings checks beyond JSON Schema, and secret redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap_reviewrover.errors import redact
+from tap_reviewrover.tap import api_url_problem, settings_errors
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://dashboard.reviewrover.co/api",
+        "https://dashboard.reviewrover.co/api/",
+        "http://127.0.0.1:8080/api",
+        "http://localhost:8080/api",
+        "http://127.5.6.7/api",
+        "http://[::1]:9000/api",
+    ],
+)
+def test_https_and_loopback_http_urls_are_accepted(url: str) -> None:
+    assert api_url_problem(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://dashboard.reviewrover.co/api", "unencrypted"),
+        ("http://10.0.0.5/api", "unencrypted"),
+        ("http://localhost.evil.example/api", "unencrypted"),
+        ("ftp://dashboard.reviewrover.co/api", "must be an https:// URL"),
+        ("dashboard.reviewrover.co/api", "must be an https:// URL"),
+        ("https://", "must be an https:// URL"),
+    ],
+)
+def test_other_urls_are_refused_with_a_reason(url: str, problem: str) -> None:
+    assert problem in (api_url_problem(url) or "")
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"start_date": "02/10/2025"}, "start_date must be an ISO 8601 date"),
+        ({"start_date": "2025-02-30"}, "start_date must be an ISO 8601 date"),
+        ({"campaign_ids": ["a", "b", "a"]}, "same campaign more than once"),
+        ({"api_url": "http://example.com/api"}, "api_url must use https://"),
+    ],
+)
+def test_settings_errors_name_the_setting(
+    config: dict[str, object], problem: str
+) -> None:
+    errors = settings_errors(config)
+    assert len(errors) == 1
+    assert problem in errors[0]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"start_date": "2025-02-10"},
+        {"start_date": "2025-02-10T00:00:00Z", "campaign_ids": ["a", "b"]},
+    ],
+)
+def test_good_settings_have_no_errors(config: dict[str, object]) -> None:
+    assert settings_errors(config) == []
+
+
+def test_redact_hides_the_secret_and_its_repr() -> None:
+    message = "'s3cr3t-token' is too long; value s3cr3t-token"
+    assert redact(message, ["s3cr3t-token", None, ""]) == "'***' is too long; value ***"
