@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
 from functools import cached_property
 from importlib import metadata
@@ -55,9 +56,11 @@ class ReviewRoverStream(RESTStream[int]):
     """Base stream for ReviewRover's paginated list endpoints."""
 
     #: Counted over the whole sync, for the summary line.
+    records_emitted = 0
     pages_read = 0
     retries = 0
     drift_rereads = 0
+    _first_request_at: float | None = None
 
     @property
     @override
@@ -114,6 +117,8 @@ class ReviewRoverStream(RESTStream[int]):
         Raises:
             BadResponseError: If the API's pagination cannot be walked safely.
         """
+        if self._first_request_at is None:
+            self._first_request_at = time.monotonic()
         walk = PageWalk()
         # The SDK types request_decorator for its own request function; it wraps
         # any callable with the retry policy below.
@@ -141,6 +146,22 @@ class ReviewRoverStream(RESTStream[int]):
                 walk.drift_rereads,
             )
         self.walk_finished(context, api_clock_at_start)
+
+    @override
+    def log_sync_costs(self) -> None:
+        # The SDK calls this once, when every stream is done: one summary line.
+        started = self._first_request_at
+        seconds = time.monotonic() - started if started is not None else 0.0
+        self.logger.info(
+            "Sync of '%s' done: %d records emitted, %d pages read, %d retries, "
+            "%d drift re-reads, %.1f s.",
+            self.name,
+            self.records_emitted,
+            self.pages_read,
+            self.retries,
+            self.drift_rereads,
+            seconds,
+        )
 
     def walk_finished(
         self,
@@ -278,8 +299,11 @@ class ReviewRoverStream(RESTStream[int]):
             if isinstance(exception, BaseException)
             else "unknown error"
         )
+        args = details.get("args") or ()
+        page = args[-1] if args else "?"  # _fetch_page(context, number)
         self.logger.warning(
-            "Request to ReviewRover failed (%s); retrying in %.1f s (try %d of %d).",
+            "Request for page %s failed (%s); retrying in %.1f s (try %d of %d).",
+            page,
             reason,
             details.get("wait") or 0.0,
             details["tries"] + 1,

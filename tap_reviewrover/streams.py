@@ -120,16 +120,19 @@ class EnrollmentsStream(ReviewRoverStream):
         # drops older records here; dropping them while parsing the page would make
         # an all-old page look empty and end the walk early.
         updated_at = row.get("updated_at")
-        if self._is_wanted is None or not isinstance(updated_at, str):
-            return row  # no bookmark yet, or no updated_at to judge by: keep it
-        try:
-            return row if self._is_wanted(updated_at) else None
-        except InvalidTimestampError:
-            msg = (
-                f"Enrollment {row.get('id')!r} has updated_at {updated_at!r}, which "
-                "is not an ISO 8601 timestamp."
-            )
-            raise BadResponseError(msg) from None
+        # No bookmark yet, or no updated_at to judge by: keep the record.
+        if self._is_wanted is not None and isinstance(updated_at, str):
+            try:
+                if not self._is_wanted(updated_at):
+                    return None
+            except InvalidTimestampError:
+                msg = (
+                    f"Enrollment {row.get('id')!r} has updated_at {updated_at!r}, "
+                    "which is not an ISO 8601 timestamp."
+                )
+                raise BadResponseError(msg) from None
+        self.records_emitted += 1
+        return row
 
     @override
     def walk_finished(

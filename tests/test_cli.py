@@ -32,6 +32,10 @@ def test_a_sync_from_the_command_line_never_prints_the_token(
     assert run.returncode == 0, run.stderr
     assert len(run.output.records) == SEEDED
     assert TOKEN not in run.stdout + run.stderr
+    assert (
+        f"Sync of 'enrollments' done: {SEEDED} records emitted, 10 pages read, "
+        "0 retries, 0 drift re-reads" in run.stderr
+    )
 
 
 def test_a_rejected_token_is_one_clear_line(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import signal
+import string
 import sys
 import threading
 from pathlib import Path
@@ -44,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ready-file", type=Path, help="write the URL to this file once serving"
     )
+    parser.add_argument(
+        "--activity",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "before serving, update N random enrollments and create N/5 new ones, "
+            "as if the account was used since the last sync (for demos)"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -66,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         store, token=args.token, host=args.host, port=args.port, verbose=args.verbose
     )
     server.faults.latency_seconds = args.latency_ms / 1000
+    simulate_activity(store, args.activity, random.Random())  # noqa: S311 - demo data
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -92,6 +105,25 @@ def main(argv: list[str] | None = None) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def simulate_activity(store: EnrollmentStore, count: int, rng: random.Random) -> None:
+    """Update ``count`` random enrollments and create ``count // 5`` new ones, now.
+
+    Args:
+        store: The data to change.
+        count: How many enrollments to update.
+        rng: The source of randomness.
+    """
+    records = store.all_records()
+    if count <= 0 or not records:
+        return
+    for record in rng.sample(records, min(count, len(records))):
+        store.update(record["id"], completed=not record["completed"])
+    campaigns = sorted({record["campaign_id"] for record in records})
+    for _ in range(count // 5):
+        contact = "cont_" + "".join(rng.choices(string.ascii_letters, k=17))
+        store.create(rng.choice(campaigns), contact)
 
 
 if __name__ == "__main__":
