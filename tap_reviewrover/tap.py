@@ -23,7 +23,95 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 DEFAULT_API_URL = "https://dashboard.reviewrover.co/api"
-SECRET_SETTINGS = ("auth_token",)
+
+
+#: The tap's own settings: the one source of truth for meltano.yml, the README
+#: table and sample_config.json. (The SDK adds its built-in settings to
+#: ``config_jsonschema`` in place, so tests read this instead.)
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "auth_token",
+        th.StringType(min_length=1),
+        required=True,
+        secret=True,
+        title="Auth Token",
+        description=(
+            "ReviewRover API token, sent as a bearer token. Also read from "
+            "TAP_REVIEWROVER_AUTH_TOKEN when the tap runs with --config ENV."
+        ),
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default=DEFAULT_API_URL,
+        title="API URL",
+        description=(
+            "Root of the ReviewRover API; the tap calls {api_url}/v1/enrollments. "
+            "Must be https://, except for a loopback host such as the local "
+            "sandbox."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.StringType,
+        title="Start Date",
+        description=(
+            "ISO 8601 date or date-time (such as 2025-02-10 or "
+            "2025-02-10T00:00:00Z). On the first sync only enrollments updated "
+            "at or after it are emitted."
+        ),
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType(minimum=1, maximum=100),
+        default=100,
+        title="Page Size",
+        description=(
+            "Enrollments per request (1-100). Every sync reads every page, so "
+            "the largest page means the fewest requests."
+        ),
+    ),
+    th.Property(
+        "campaign_ids",
+        th.ArrayType(th.StringType(min_length=1)),
+        title="Campaign IDs",
+        description=(
+            "Sync only these campaigns, each with its own bookmark. "
+            "Default: all enrollments."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType(exclusive_minimum=0, maximum=600),
+        default=60,
+        title="Request Timeout",
+        description="Seconds to wait for each API response before retrying.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0, maximum=20),
+        default=5,
+        title="Max Retries",
+        description=(
+            "Retries of a request that failed with 429, a 5xx, a timeout or a "
+            "dropped connection, before the sync stops with an error."
+        ),
+    ),
+    th.Property(
+        "user_agent",
+        th.StringType,
+        title="User Agent",
+        description="User-Agent header to send. Default: tap-reviewrover/VERSION.",
+    ),
+)
+
+
+#: Settings whose values must never be printed.
+SECRET_SETTINGS = tuple(
+    name
+    for name, schema in SETTINGS.to_dict()["properties"].items()
+    if schema.get("secret")
+)
 
 
 class TapReviewRover(Tap):
@@ -31,82 +119,7 @@ class TapReviewRover(Tap):
 
     name = "tap-reviewrover"
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "auth_token",
-            th.StringType(min_length=1),
-            required=True,
-            secret=True,
-            title="Auth Token",
-            description=(
-                "ReviewRover API token, sent as a bearer token. Also read from "
-                "TAP_REVIEWROVER_AUTH_TOKEN when the tap runs with --config ENV."
-            ),
-        ),
-        th.Property(
-            "api_url",
-            th.StringType,
-            default=DEFAULT_API_URL,
-            title="API URL",
-            description=(
-                "Root of the ReviewRover API; the tap calls {api_url}/v1/enrollments. "
-                "Must be https://, except for a loopback host such as the local "
-                "sandbox."
-            ),
-        ),
-        th.Property(
-            "start_date",
-            th.StringType,
-            title="Start Date",
-            description=(
-                "ISO 8601 date or date-time (such as 2025-02-10 or "
-                "2025-02-10T00:00:00Z). On the first sync only enrollments updated "
-                "at or after it are emitted."
-            ),
-        ),
-        th.Property(
-            "page_size",
-            th.IntegerType(minimum=1, maximum=100),
-            default=100,
-            title="Page Size",
-            description=(
-                "Enrollments per request (1-100). Every sync reads every page, so "
-                "the largest page means the fewest requests."
-            ),
-        ),
-        th.Property(
-            "campaign_ids",
-            th.ArrayType(th.StringType(min_length=1)),
-            title="Campaign IDs",
-            description=(
-                "Sync only these campaigns, each with its own bookmark. "
-                "Default: all enrollments."
-            ),
-        ),
-        th.Property(
-            "request_timeout",
-            th.NumberType(exclusive_minimum=0, maximum=600),
-            default=60,
-            title="Request Timeout",
-            description="Seconds to wait for each API response before retrying.",
-        ),
-        th.Property(
-            "max_retries",
-            th.IntegerType(minimum=0, maximum=20),
-            default=5,
-            title="Max Retries",
-            description=(
-                "Retries of a request that failed with 429, a 5xx, a timeout or a "
-                "dropped connection, before the sync stops with an error."
-            ),
-        ),
-        th.Property(
-            "user_agent",
-            th.StringType,
-            title="User Agent",
-            description="User-Agent header to send. Default: tap-reviewrover/VERSION.",
-        ),
-    ).to_dict()
+    config_jsonschema = SETTINGS.to_dict()
 
     @override
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

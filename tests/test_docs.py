@@ -7,13 +7,13 @@ import re
 import typing as t
 from pathlib import Path
 
-from tap_reviewrover.tap import TapReviewRover
+from tap_reviewrover.tap import SETTINGS, TapReviewRover
 
 if t.TYPE_CHECKING:
     import pytest
 
 ROOT = Path(__file__).parent.parent
-OWN_SETTINGS = set(TapReviewRover.config_jsonschema["properties"])
+OWN_SETTINGS = set(SETTINGS.to_dict()["properties"])
 
 
 def test_the_readme_settings_table_is_the_one_about_prints(
