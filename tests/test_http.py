@@ -6,8 +6,10 @@ import email.utils
 import typing as t
 
 import pytest
+import requests
 
 from tap_reviewrover.errors import (
+    BadResponseError,
     RequestRejectedError,
     RetriesExhaustedError,
     TokenRejectedError,
@@ -175,3 +177,37 @@ def test_retries_do_not_duplicate_records(
     output = sync(tap_config(sandbox))
     assert len(output.ids) == len(set(output.ids)) == SEEDED
     assert len(waits) == 3
+
+
+def first_page_body(sandbox: SandboxServer) -> dict[str, t.Any]:
+    """The list's first page as the API serves it, read over HTTP."""
+    response = requests.get(
+        f"{sandbox.url}/v1/enrollments",
+        params={"page": 1, "limit": 10},
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return t.cast("dict[str, t.Any]", response.json())
+
+
+def test_an_api_that_ignores_the_page_parameter_is_an_error_not_a_short_sync(
+    sandbox: SandboxServer,
+) -> None:
+    body = first_page_body(sandbox)
+    body["pagination"]["page"] = 2  # it even claims to be page 2
+    sandbox.faults.add(Fault.status(200, body=body), page=2)
+    with pytest.raises(BadResponseError, match="repeats the enrollments"):
+        sync(tap_config(sandbox))
+
+
+def test_an_answer_for_another_page_is_an_error(sandbox: SandboxServer) -> None:
+    sandbox.faults.add(Fault.status(200, body=first_page_body(sandbox)), page=3)
+    with pytest.raises(BadResponseError, match="asked for page 3 but the API answered"):
+        sync(tap_config(sandbox))
+
+
+def test_a_body_without_pagination_is_named(sandbox: SandboxServer) -> None:
+    sandbox.faults.add(Fault.status(200, body={"enrollments": []}), page=2)
+    with pytest.raises(BadResponseError, match="no 'pagination' object"):
+        sync(tap_config(sandbox))
