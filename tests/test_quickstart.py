@@ -9,6 +9,7 @@ import sys
 import typing as t
 from pathlib import Path
 
+from tap_reviewrover.streams import EnrollmentsStream
 from tests.conftest import clean_env, tap_command, tap_config
 
 if t.TYPE_CHECKING:
@@ -55,15 +56,7 @@ def warehouse_rows(work: Path) -> list[tuple[t.Any, ...]]:
 
 
 def api_rows(sandbox: SandboxServer) -> list[tuple[t.Any, ...]]:
-    columns = (
-        "id",
-        "campaign_id",
-        "contact_id",
-        "enrolled_at",
-        "completed",
-        "created_at",
-        "updated_at",
-    )
+    columns = list(EnrollmentsStream.schema["properties"])
     records = sorted(sandbox.store.all_records(), key=lambda r: r["id"])
     return [
         tuple(int(r[c]) if c == "completed" else r[c] for c in columns) for r in records
