@@ -20,6 +20,7 @@ from tap_reviewrover.errors import (
     BadResponseError,
     RequestRejectedError,
     RetriesExhaustedError,
+    ReviewRoverError,
     TokenRejectedError,
     WrongApiUrlError,
     api_error_message,
@@ -44,11 +45,14 @@ FetchPage: TypeAlias = (
     "Callable[[Context | None, int], tuple[Page, dt.datetime | None]]"
 )
 
-#: What a failed try can raise that is worth another try.
-RETRIABLE_ERRORS = (
-    RetriableAPIError,
-    requests.exceptions.RequestException,
+#: What the SDK's request_decorator retries (so what remains once it gives up).
+RETRIED_ERRORS = (
     ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
 )
 
 
@@ -181,15 +185,18 @@ class ReviewRoverStream(RESTStream[int]):
         context: Context | None,
         number: int,
     ) -> tuple[Page, dt.datetime | None]:
+        where = f"page {number} of {self.url_base}{self.path}"
         try:
             return fetch(context, number)
-        except RETRIABLE_ERRORS as exc:
+        except RETRIED_ERRORS as exc:
             msg = (
-                f"Gave up on page {number} of {self.url_base}{self.path} after "
-                f"{self.backoff_max_tries()} tries; the last one failed with: "
-                f"{describe_failure(exc, timeout=self.timeout)}"
+                f"Gave up on {where} after {self.backoff_max_tries()} tries; the "
+                f"last one failed with: {describe_failure(exc, timeout=self.timeout)}"
             )
             raise RetriesExhaustedError(msg) from None
+        except requests.exceptions.RequestException as exc:
+            msg = f"Could not request {where}: {exc}"
+            raise ReviewRoverError(msg) from None
 
     def _fetch_page(
         self,
