@@ -23,7 +23,11 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
+from tap_reviewrover.timestamps import (
+    InvalidTimestampError,
+    is_api_form,
+    parse_timestamp,
+)
 
 Record = dict[str, t.Any]
 
@@ -130,7 +134,7 @@ def creation_key(record: Record) -> str:
     """
     value = record.get("created_at")
     if isinstance(value, str):
-        if len(value) == 20 and value[19] == "Z" and value[10] == "T":  # noqa: PLR2004
+        if is_api_form(value):
             return value[:19] + ".000000"
         try:
             return parse_timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
