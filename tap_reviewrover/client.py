@@ -250,6 +250,11 @@ class ReviewRoverStream(RESTStream[int]):
         status = response.status_code
         if status < requests.codes.bad_request:
             return
+        if (
+            status == requests.codes.too_many_requests
+            or status >= requests.codes.internal_server_error
+        ):
+            raise RetriableAPIError(self.response_error_message(response), response)
         api_says = api_error_message(response)
         because = f": {api_says}" if api_says else ""
         if status in {requests.codes.unauthorized, requests.codes.forbidden}:
@@ -265,11 +270,6 @@ class ReviewRoverStream(RESTStream[int]):
                 "such as https://dashboard.reviewrover.co/api)."
             )
             raise WrongApiUrlError(msg)
-        if (
-            status == requests.codes.too_many_requests
-            or status >= requests.codes.internal_server_error
-        ):
-            raise RetriableAPIError(self.response_error_message(response), response)
         msg = (
             f"ReviewRover refused the request (HTTP {status}{because}). "
             f"Request: GET {response.request.path_url}"
