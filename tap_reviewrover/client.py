@@ -25,6 +25,7 @@ from tap_reviewrover.errors import (
     WrongApiUrlError,
     api_error_message,
 )
+from tap_reviewrover.fetching import FetcherClosedError, PageFetcher, SharedPause
 from tap_reviewrover.paging import (
     Page,
     PageWalk,
@@ -40,10 +41,10 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
-#: One try at reading one page: the page and the API's clock when it answered.
-FetchPage: TypeAlias = (
-    "Callable[[Context | None, int], tuple[Page, dt.datetime | None]]"
-)
+#: A page, and the API's clock when it answered.
+FetchResult: TypeAlias = "tuple[Page, dt.datetime | None]"
+#: One try at reading one page.
+FetchPage: TypeAlias = "Callable[[Context | None, int], FetchResult]"
 
 #: What the SDK's request_decorator retries (so what remains once it gives up).
 RETRIED_ERRORS = (
@@ -65,6 +66,7 @@ class ReviewRoverStream(RESTStream[int]):
     retries = 0
     drift_rereads = 0
     _first_request_at: float | None = None
+    _shared_pause: SharedPause | None = None  # the current walk's
 
     @property
     @override
@@ -124,14 +126,38 @@ class ReviewRoverStream(RESTStream[int]):
         if self._first_request_at is None:
             self._first_request_at = time.monotonic()
         walk = PageWalk()
+        pause = self._shared_pause = SharedPause()
+
+        def one_try(context: Context | None, number: int) -> FetchResult:
+            pause.release()  # this thread's own wait, if any, is over
+            if fetcher.closed.is_set():
+                raise FetcherClosedError
+            pause.wait_for_the_others()
+            return self._fetch_page(context, number)
+
         # The SDK types request_decorator for its own request function; it wraps
         # any callable with the retry policy below.
-        fetch: FetchPage = self.request_decorator(self._fetch_page)  # type: ignore[arg-type,assignment]
+        retried: FetchPage = self.request_decorator(one_try)  # type: ignore[arg-type,assignment]
+
+        def fetch(number: int) -> FetchResult:
+            try:
+                return self._fetch_with_retries(retried, context, number)
+            finally:
+                pause.release()
+
+        workers = int(self.config.get("max_concurrent_requests", 1))
         api_clock_at_start: dt.datetime | None = None
-        with self.get_http_request_counter() as request_counter:
+        _ = self.requests_session, self.authenticator  # created before the workers
+        with (
+            self.get_http_request_counter() as request_counter,
+            PageFetcher(fetch, workers=workers) as fetcher,
+        ):
             request_counter.with_context(context)
             while (number := walk.next_page) is not None:
-                page, api_clock = self._fetch_with_retries(fetch, context, number)
+                # Once page 1 has told how many there are, later pages are
+                # requested ahead; the walk still takes them in page order.
+                fetcher.request(walk.pages_ahead(workers), walk.epoch)
+                page, api_clock = fetcher.take(number, walk.epoch)
                 request_counter.increment()
                 self.pages_read += 1
                 if walk.requests == 0:
@@ -142,7 +168,9 @@ class ReviewRoverStream(RESTStream[int]):
                     msg = f"Cannot read ReviewRover's enrollment list safely: {exc}."
                     raise BadResponseError(msg) from None
                 yield from new_records
-        self.drift_rereads += walk.drift_rereads
+        # Pages fetched ahead of a change in the list were fetched again.
+        self.pages_read += fetcher.discarded
+        self.drift_rereads += walk.drift_rereads + fetcher.discarded
         if walk.drift_rereads:
             self.logger.info(
                 "The list changed during the sync: %d page(s) read again so that "
@@ -299,6 +327,9 @@ class ReviewRoverStream(RESTStream[int]):
 
     @override
     def backoff_handler(self, details: Details) -> None:
+        # Called in the thread about to wait: no other request starts meanwhile.
+        if self._shared_pause is not None:
+            self._shared_pause.hold()
         self.retries += 1
         exception = details.get("exception")
         reason = (

@@ -15,7 +15,21 @@ new enrollments only ever appear at the front, the place of the record after the
 cursor can only move up (towards pages already read) when ``pagination.total``
 falls between two responses. In that case the walk reads the previous page again,
 and keeps stepping back until a page overlaps what was already emitted, so that
-no record present for the whole sync is skipped. Nothing here does I/O.
+no record present for the whole sync is skipped.
+
+Pages may also be fetched ahead, several at a time, and then read by the API in
+any order; the walk still takes them in page order. Reading out of order breaks
+the rule above (a page read *before* the page above it sees the list before any
+insert, so an insert plus a deletion can hide a record between the two), so the
+walk keeps an *anchor*: a page after whose answer every later page was requested.
+As long as every answer since the anchor reports the anchor's ``total`` and no
+page overlaps the one before, nothing moved between any two of those reads: each
+record that moved would have left an overlap or changed a total on the way (for a
+boundary, the count of deletions after it since the anchor starts at 0 and could
+only have fallen between reads, yet it never falls). On the first sign of change
+the walk re-anchors on the page just taken and bumps :attr:`PageWalk.epoch`:
+pages fetched ahead in an older epoch must be fetched again. Nothing here does
+I/O.
 """
 
 from __future__ import annotations
@@ -156,20 +170,45 @@ class PageWalk:
         while walk.next_page is not None:
             page = fetch(walk.next_page)
             emit(walk.accept(page))
+
+    Pages in :meth:`pages_ahead` may be fetched before their turn, as long as
+    they are fetched again once :attr:`epoch` has changed since the request.
     """
 
     def __init__(self) -> None:
         """Start at page 1 with nothing emitted."""
         self.next_page: int | None = 1
+        #: Bumped on every re-anchor: earlier requests for later pages are stale.
+        self.epoch = 0
         self.requests = 0
         self.drift_rereads = 0
         self._first_total_pages: int | None = None
+        self._last_page: int | None = None
+        self._anchor_total = 0
         # Coverage so far: every record at least as new as the cursor was emitted.
         self._cursor: str | None = None
         self._ids_at_cursor: set[object] = set()
         self._cursor_page = 0
         self._total_at_cursor = 0
         self._last_page_ids: list[object] | None = None
+
+    def pages_ahead(self, limit: int) -> range:
+        """The pages worth requesting now, :attr:`next_page` first.
+
+        Args:
+            limit: The most pages to name.
+
+        Returns:
+            :attr:`next_page` and the pages after it, up to the last page the
+            latest answer knew of (only :attr:`next_page` before page 1 is read).
+        """
+        if self.next_page is None:
+            return range(0)
+        last = self._last_page if self._last_page is not None else self.next_page
+        return range(
+            self.next_page,
+            max(self.next_page, min(last, self.next_page + limit - 1)) + 1,
+        )
 
     def accept(self, page: Page) -> list[Record]:
         """Take in the response for :attr:`next_page`; return its new records.
@@ -205,11 +244,19 @@ class PageWalk:
             # Records slid up across the page boundary: read the page before first.
             self.drift_rereads += 1
             self.next_page = page.number - 1
+            self.epoch += 1
             return []
 
         new_records = self._take_new(page.records, keys)
+        overlapped = len(new_records) < len(page.records)
+        if page.number == 1 or overlapped or page.total != self._anchor_total:
+            # The list moved (or this is the front): later pages must be read
+            # after this one for the rule in _continues_coverage to hold.
+            self._anchor_total = page.total
+            self.epoch += 1
         self._cursor_page = page.number
         self._total_at_cursor = page.total
+        self._last_page = page.total_pages
         self.next_page = page.number + 1 if page.number < page.total_pages else None
         return new_records
 
@@ -263,10 +310,10 @@ class PageWalk:
             return True
         # No overlap: the record after the cursor is on this page only if it
         # cannot have moved up since the cursor's page was read. New enrollments
-        # only appear at the front, so it moves up only when the total falls.
-        return (
-            page.number == self._cursor_page + 1 and page.total >= self._total_at_cursor
-        )
+        # only appear at the front, so it moves up only when the total falls
+        # below the anchor's (every answer between the anchor and the cursor's
+        # page reported the anchor's total and joined without overlap).
+        return page.number == self._cursor_page + 1 and page.total >= self._anchor_total
 
     def _overlaps(self, records: list[Record], keys: list[str]) -> bool:
         cursor = self._cursor

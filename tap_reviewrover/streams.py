@@ -104,11 +104,49 @@ class EnrollmentsStream(ReviewRoverStream):
         # ahead of the API's; walk_finished sets the ceiling from the API's clock.
         return None
 
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        # The SDK would send ACTIVATE_VERSION before the first record, and a target
+        # retires every older row as soon as it reads it: a FULL_TABLE sync that
+        # failed half-way would leave the table empty, or every row marked
+        # deleted. get_records sends it after the last record instead.
+        return False
+
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         since = self.get_starting_timestamp(context) if self._is_incremental else None
         self._is_wanted = updated_since(since) if since else None
+        version = self._initialized_at // 1000 if self._activates_version else None
+        if version is not None:
+            # Records carry the version of the copy they belong to (SDK scheme).
+            self._stream_version = version
         yield from super().get_records(context)
+        if version is not None and self._is_last_partition(context):
+            # Every record of this copy was written: the target may now retire
+            # rows of older copies (enrollments deleted in ReviewRover).
+            self._write_activate_version_message(version)
+
+    @property
+    def _activates_version(self) -> bool:
+        if self._is_incremental or not self.config.get(
+            "emit_activate_version_messages",
+            True,
+        ):
+            return False
+        if self.get_batch_config(self.config):
+            # A BATCH message can follow the last record; ACTIVATE_VERSION must not
+            # come before it, and the SDK gives no hook after it.
+            self.logger.warning(
+                "ACTIVATE_VERSION is not sent in batch mode: rows deleted in "
+                "ReviewRover stay in the target.",
+            )
+            return False
+        return True
+
+    def _is_last_partition(self, context: Context | None) -> bool:
+        partitions = self.partitions
+        return not partitions or context == partitions[-1]
 
     @override
     def post_process(

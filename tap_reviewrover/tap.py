@@ -103,6 +103,29 @@ SETTINGS = th.PropertiesList(
         title="User Agent",
         description="User-Agent header to send. Default: tap-reviewrover/VERSION.",
     ),
+    th.Property(
+        "max_concurrent_requests",
+        th.IntegerType(minimum=1, maximum=16),
+        default=4,
+        title="Max Concurrent Requests",
+        description=(
+            "Pages requested at the same time once the first page has told how "
+            "many there are (1-16). 1 reads pages one by one. A 429 or 5xx on "
+            "any request pauses them all."
+        ),
+    ),
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=True,
+        title="Emit ACTIVATE_VERSION Messages",
+        description=(
+            "On a FULL_TABLE sync, send ACTIVATE_VERSION after the last record, so "
+            "that the target retires rows deleted in ReviewRover (hard_delete, or "
+            "_sdc_deleted_at) once the new copy is complete. Never sent when a "
+            "sync fails part-way."
+        ),
+    ),
 )
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import types
 import typing as t
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import backoff._sync
@@ -81,12 +82,30 @@ def empty_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+#: Requests in flight in the syncs of a test (see ``each_mode``).
+_REQUESTS_IN_FLIGHT: ContextVar[int] = ContextVar("requests_in_flight", default=4)
+
+
+@pytest.fixture(params=[1, 4], ids=["sequential", "concurrent"])
+def each_mode(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test twice: pages read one by one, and four at a time.
+
+    ``tap_config`` picks the mode up; a module opts in with
+    ``pytestmark = pytest.mark.usefixtures("each_mode")``.
+    """
+    in_flight = t.cast("int", request.param)
+    token = _REQUESTS_IN_FLIGHT.set(in_flight)
+    yield in_flight
+    _REQUESTS_IN_FLIGHT.reset(token)
+
+
 def tap_config(server: SandboxServer, **overrides: t.Any) -> dict[str, t.Any]:
     """A tap config for ``server``, with small pages so that tests walk many."""
     return {
         "api_url": server.url,
         "auth_token": server.token,
         "page_size": PAGE_SIZE,
+        "max_concurrent_requests": _REQUESTS_IN_FLIGHT.get(),
         **overrides,
     }
 

@@ -15,6 +15,8 @@ from tests.conftest import PAGE_SIZE, SEEDED, sync, tap_config
 if t.TYPE_CHECKING:
     from tap_reviewrover.sandbox import SandboxServer
 
+pytestmark = pytest.mark.usefixtures("each_mode")
+
 
 def test_a_full_sync_emits_every_enrollment_exactly_as_the_api_has_it(
     sandbox: SandboxServer,
@@ -142,8 +144,11 @@ def test_deletions_during_a_sync_never_skip_a_record(sandbox: SandboxServer) -> 
     order = sandbox.store.ids_in_api_order()
     deleted = order[2:5]  # on page 1, which is read first
 
-    def delete_once_page_two_is_asked_for(page: int, request_number: int) -> None:
-        if page == 2 and request_number == 2:
+    done: list[bool] = []
+
+    def delete_once_page_two_is_asked_for(page: int, _: int) -> None:
+        if page == 2 and not done:
+            done.append(True)
             for enrollment_id in deleted:
                 sandbox.store.delete(enrollment_id)
 
@@ -153,15 +158,15 @@ def test_deletions_during_a_sync_never_skip_a_record(sandbox: SandboxServer) -> 
     assert present_throughout <= set(output.ids)
     assert len(output.ids) == len(set(output.ids))
     # Records 10 to 12 slid onto page 1 after it was read: it was read again.
-    assert [int(r.query["page"]) for r in sandbox.requests][:4] == [1, 2, 1, 2]
+    assert [int(r.query["page"]) for r in sandbox.requests].count(1) == 2
 
 
 def test_insertions_during_a_sync_are_not_emitted_twice(sandbox: SandboxServer) -> None:
     order = sandbox.store.ids_in_api_order()
 
-    def insert_before_every_later_page(page: int, _: int) -> None:
+    def insert_before_every_later_page(page: int, request_number: int) -> None:
         if page > 1:
-            sandbox.store.create(f"camp_{page}", f"cont_{page}")
+            sandbox.store.create(f"camp_{page}", f"cont_{request_number}")
 
     sandbox.on_list_request(insert_before_every_later_page)
     output = sync(tap_config(sandbox))

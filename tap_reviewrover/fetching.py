@@ -1,0 +1,203 @@
+"""Pages fetched ahead on a few threads, handed back in the order they are needed.
+
+:class:`PageFetcher` knows nothing of HTTP or of the list: it calls ``fetch(number)``
+on worker threads and returns each outcome when asked for. Requests carry the page
+walk's *epoch* (see :mod:`tap_reviewrover.paging`): once the walk moves to a newer
+epoch, answers to older requests are dropped, and older requests still queued are
+never sent.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import typing as t
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+
+T = t.TypeVar("T")
+
+#: A request: (epoch, page number).
+Request = tuple[int, int]
+
+
+class FetcherClosedError(Exception):
+    """Raised by a ``fetch`` that finds its fetcher closed: nobody waits for it."""
+
+
+class _Skipped:
+    """The outcome of a stale request that was never sent."""
+
+
+_SKIPPED = _Skipped()
+
+
+class PageFetcher(t.Generic[T]):
+    """Fetches pages on ``workers`` daemon threads; use it as a context manager.
+
+    Use it as::
+
+        with PageFetcher(fetch, workers=4) as fetcher:
+            fetcher.request(walk.pages_ahead(4), walk.epoch)
+            page = fetcher.take(walk.next_page, walk.epoch)
+
+    Attributes:
+        discarded: Answers fetched for a request that had gone stale.
+        closed: Set once the fetcher is closed; a ``fetch`` in progress should
+            stop at its next try.
+    """
+
+    def __init__(self, fetch: Callable[[int], T], *, workers: int) -> None:
+        """Start the worker threads.
+
+        Args:
+            fetch: Fetches one page (with its own retries); may raise.
+            workers: Requests in flight at most.
+        """
+        self.discarded = 0
+        self.closed = threading.Event()
+        self._fetch = fetch
+        self._epoch = 0
+        self._jobs: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[Request, object, bool]] = (
+            queue.SimpleQueue()
+        )
+        self._outstanding: set[Request] = set()
+        self._ready: dict[Request, tuple[object, bool]] = {}
+        # Daemon threads: a worker asleep in a long back-off must not hold up the
+        # exit of a tap that has already failed.
+        self._threads = [
+            threading.Thread(target=self._work, name=f"page-fetcher-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def __enter__(self) -> PageFetcher[T]:
+        """Use the fetcher in a ``with`` block.
+
+        Returns:
+            The fetcher.
+        """
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the workers once their current request is done."""
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers once their current request is done."""
+        self.closed.set()
+        self._epoch = -1  # every queued request is now stale
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def request(self, numbers: Iterable[int], epoch: int) -> None:
+        """Ask for pages not asked for yet in this epoch.
+
+        Args:
+            numbers: The pages.
+            epoch: The walk's epoch now; older requests become stale.
+        """
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._outstanding = {r for r in self._outstanding if r[0] == epoch}
+            stale = [r for r in self._ready if r[0] != epoch]
+            for request in stale:
+                self._drop(request, self._ready.pop(request)[0])
+        for number in numbers:
+            request = (epoch, number)
+            if request not in self._outstanding:
+                self._outstanding.add(request)
+                self._jobs.put(request)
+
+    def take(self, number: int, epoch: int) -> T:
+        """Wait for the answer to a request made with :meth:`request`.
+
+        Args:
+            number: The page.
+            epoch: The epoch it was requested in.
+
+        Returns:
+            What ``fetch`` returned.
+
+        Raises:
+            KeyError: If the page was not requested in that epoch.
+        """
+        wanted = (epoch, number)
+        if wanted not in self._outstanding:
+            msg = f"page {number} was not requested in epoch {epoch}"
+            raise KeyError(msg)
+        while wanted not in self._ready:
+            request, outcome, ok = self._answers.get()
+            if request[0] == epoch:
+                self._ready[request] = (outcome, ok)
+            else:
+                self._drop(request, outcome)
+        outcome, ok = self._ready.pop(wanted)
+        self._outstanding.discard(wanted)
+        if not ok:
+            raise t.cast("BaseException", outcome)
+        return t.cast("T", outcome)
+
+    def _drop(self, request: Request, outcome: object) -> None:
+        self._outstanding.discard(request)
+        if outcome is not _SKIPPED:
+            self.discarded += 1
+
+    def _work(self) -> None:
+        while (request := self._jobs.get()) is not None:
+            if request[0] != self._epoch:
+                self._answers.put((request, _SKIPPED, True))
+                continue
+            try:
+                self._answers.put((request, self._fetch(request[1]), True))
+            except BaseException as exc:  # noqa: BLE001 - handed to take()
+                self._answers.put((request, exc, False))
+
+
+class SharedPause:
+    """One back-off for all workers: while any request waits to retry, none starts.
+
+    A worker calls :meth:`hold` when its request failed and it is about to wait,
+    and :meth:`release` when it tries again (or gives up); every try starts with
+    :meth:`wait_for_the_others`. A 429 on one page so pauses every page.
+    """
+
+    def __init__(self) -> None:
+        """Start with no one waiting."""
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._open = threading.Event()
+        self._open.set()
+        self._this_thread = threading.local()
+
+    def hold(self) -> None:
+        """This thread's request failed: pause every worker until it retries."""
+        if getattr(self._this_thread, "holding", False):
+            return
+        self._this_thread.holding = True
+        with self._lock:
+            self._waiting += 1
+            self._open.clear()
+
+    def release(self) -> None:
+        """This thread retries now (or gave up): its pause is over."""
+        if not getattr(self._this_thread, "holding", False):
+            return
+        self._this_thread.holding = False
+        with self._lock:
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._open.set()
+
+    def wait_for_the_others(self) -> None:
+        """Block while another worker's request waits to retry."""
+        self._open.wait()
