@@ -9,6 +9,7 @@ from functools import cached_property
 from importlib import metadata
 from typing import TypeAlias
 
+import msgspec
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
@@ -26,6 +27,7 @@ from tap_reviewrover.errors import (
     api_error_message,
 )
 from tap_reviewrover.fetching import FetcherClosedError, PageFetcher, SharedPause
+from tap_reviewrover.output import SingerOutput
 from tap_reviewrover.paging import (
     Page,
     PageWalk,
@@ -168,6 +170,7 @@ class ReviewRoverStream(RESTStream[int]):
                     msg = f"Cannot read ReviewRover's enrollment list safely: {exc}."
                     raise BadResponseError(msg) from None
                 yield from new_records
+                self._page_emitted()
         # Pages fetched ahead of a change in the list were fetched again.
         self.pages_read += fetcher.discarded
         self.drift_rereads += walk.drift_rereads + fetcher.discarded
@@ -194,6 +197,13 @@ class ReviewRoverStream(RESTStream[int]):
             self.drift_rereads,
             seconds,
         )
+
+    def _page_emitted(self) -> None:
+        # Records leave in blocks (see SingerOutput); a whole page, at least, goes
+        # out as soon as it is emitted.
+        writer = self._tap.message_writer
+        if isinstance(writer, SingerOutput):
+            writer.flush()
 
     def walk_finished(
         self,
@@ -256,8 +266,9 @@ class ReviewRoverStream(RESTStream[int]):
         )
         response = self._request(prepared, context)
         try:
-            payload = response.json()
-        except ValueError:
+            # msgspec (the SDK's fast JSON) decodes a page about twice as fast.
+            payload = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
             content_type = response.headers.get("Content-Type", "no content type")
             msg = (
                 f"page {number}: the API answered {response.status_code} with a body "

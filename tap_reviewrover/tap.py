@@ -15,6 +15,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_reviewrover.errors import ReviewRoverError, redact
+from tap_reviewrover.output import SingerOutput
 from tap_reviewrover.state import check_state, read_state_text
 from tap_reviewrover.streams import EnrollmentsStream
 from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
@@ -141,6 +142,7 @@ class TapReviewRover(Tap):
     """Singer tap for ReviewRover enrollments."""
 
     name = "tap-reviewrover"
+    message_writer_class = SingerOutput
 
     config_jsonschema = SETTINGS.to_dict()
 
