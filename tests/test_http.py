@@ -214,3 +214,18 @@ def test_a_body_without_pagination_is_named(sandbox: SandboxServer) -> None:
     sandbox.faults.add(Fault.status(200, body={"enrollments": []}), page=2)
     with pytest.raises(BadResponseError, match="no 'pagination' object"):
         sync(tap_config(sandbox))
+
+
+def test_fields_the_schema_lacks_are_left_out_with_one_warning(
+    sandbox: SandboxServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = first_page_body(sandbox)
+    for record in body["enrollments"]:
+        record["priority"] = "high"
+    sandbox.faults.add(Fault.status(200, body=body), page=1)
+    output = sync(tap_config(sandbox))
+    assert output.records == sandbox.store.all_records()
+    warnings = [r.getMessage() for r in caplog.records if "priority" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "does not know" in warnings[0]
