@@ -171,6 +171,7 @@ class ReviewRoverStream(RESTStream[int]):
                     raise BadResponseError(msg) from None
                 yield from new_records
                 self._page_emitted()
+        self.retries += pause.retries
         # Pages fetched ahead of a change in the list were fetched again.
         self.pages_read += fetcher.discarded
         self.drift_rereads += walk.drift_rereads + fetcher.discarded
@@ -340,8 +341,7 @@ class ReviewRoverStream(RESTStream[int]):
     def backoff_handler(self, details: Details) -> None:
         # Called in the thread about to wait: no other request starts meanwhile.
         if self._shared_pause is not None:
-            self._shared_pause.hold()
-        self.retries += 1
+            self._shared_pause.hold()  # counts the retry too
         exception = details.get("exception")
         reason = (
             describe_failure(exception, timeout=self.timeout)

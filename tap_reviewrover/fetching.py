@@ -173,6 +173,8 @@ class SharedPause:
 
     def __init__(self) -> None:
         """Start with no one waiting."""
+        #: Calls of :meth:`hold`: one per failed try that is retried.
+        self.retries = 0
         self._lock = threading.Lock()
         self._waiting = 0
         self._open = threading.Event()
@@ -181,12 +183,13 @@ class SharedPause:
 
     def hold(self) -> None:
         """This thread's request failed: pause every worker until it retries."""
-        if getattr(self._this_thread, "holding", False):
-            return
+        holding = getattr(self._this_thread, "holding", False)
         self._this_thread.holding = True
         with self._lock:
-            self._waiting += 1
-            self._open.clear()
+            self.retries += 1
+            if not holding:
+                self._waiting += 1
+                self._open.clear()
 
     def release(self) -> None:
         """This thread retries now (or gave up): its pause is over."""

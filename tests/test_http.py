@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import typing as t
 
 import pytest
@@ -229,3 +230,19 @@ def test_fields_the_schema_lacks_are_left_out_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if "priority" in r.getMessage()]
     assert len(warnings) == 1
     assert "does not know" in warnings[0]
+
+
+def test_the_summary_line_counts_every_retry(
+    sandbox: SandboxServer,
+    waits: list[float],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    sandbox.faults.add(Fault.status(503), times=2, page=2)
+    sandbox.faults.add(Fault.status(429), times=1, page=3)
+    sync(tap_config(sandbox))
+    summary = [r.getMessage() for r in caplog.records if "done:" in r.getMessage()]
+    assert len(summary) == 1
+    assert f"{SEEDED} records emitted" in summary[0]
+    assert " 3 retries" in summary[0]
+    assert len(waits) == 3
