@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -172,14 +173,18 @@ class EnrollmentsStream(ReviewRoverStream):
                     "which is not an ISO 8601 timestamp."
                 )
                 raise BadResponseError(msg) from None
-        if row.keys() - self.schema["properties"].keys():
+        if not row.keys() <= self._known_fields:
             row = self._without_unknown_fields(row)
         self.records_emitted += 1
         return row
 
+    @cached_property
+    def _known_fields(self) -> frozenset[str]:
+        return frozenset(self.schema["properties"])
+
     def _without_unknown_fields(self, row: Record) -> Record:
-        known = self.schema["properties"]
-        unknown = frozenset(row.keys() - known.keys())
+        known = self._known_fields
+        unknown = frozenset(row.keys() - known)
         if not unknown <= self._unknown_fields:
             self._unknown_fields |= unknown
             self.logger.warning(
