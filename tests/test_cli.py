@@ -8,6 +8,8 @@ import sys
 import typing as t
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SEEDED, TOKEN, run_cli, tap_config
 
 if t.TYPE_CHECKING:
@@ -159,3 +161,27 @@ def test_the_console_script_runs_the_tap(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0
     assert "tap-reviewrover v" in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_the_proxy_from_the_environment_is_used(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    variable: str,
+) -> None:
+    # The sandbox stands in for the proxy: it serves absolute-URI requests too.
+    proxy = sandbox.url.removesuffix("/api")
+    config = tap_config(sandbox, api_url="http://localhost:9/api")
+    run = run_cli(tmp_path, config, env={variable: proxy, "NO_PROXY": ""})
+    assert run.returncode == 0, run.stderr
+    assert len(run.output.records) == SEEDED
+
+
+def test_no_proxy_is_honoured(sandbox: SandboxServer, tmp_path: Path) -> None:
+    run = run_cli(
+        tmp_path,
+        tap_config(sandbox),  # 127.0.0.1, listed in NO_PROXY
+        env={"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert len(run.output.records) == SEEDED
