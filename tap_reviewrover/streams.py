@@ -121,22 +121,22 @@ class EnrollmentsStream(ReviewRoverStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         since = self.get_starting_timestamp(context) if self._is_incremental else None
         self._is_wanted = updated_since(since) if since else None
-        version = self._initialized_at // 1000 if self._activates_version else None
-        if version is not None:
-            # Records carry the version of the copy they belong to (SDK scheme).
-            self._stream_version = version
+        versioned = self._uses_versions
+        if versioned:
+            # Every record carries the version of the sync that read it (the SDK's
+            # scheme: its start, in seconds), incremental ones too: a target
+            # retires rows older than an activated version, and some (Snowflake)
+            # never retire a row that has no version at all.
+            self._stream_version = self._initialized_at // 1000
         yield from super().get_records(context)
-        if version is not None and self._is_last_partition(context):
+        if versioned and not self._is_incremental and self._is_last_partition(context):
             # Every record of this copy was written: the target may now retire
             # rows of older copies (enrollments deleted in ReviewRover).
-            self._write_activate_version_message(version)
+            self._write_activate_version_message(self._initialized_at // 1000)
 
     @property
-    def _activates_version(self) -> bool:
-        if self._is_incremental or not self.config.get(
-            "emit_activate_version_messages",
-            True,
-        ):
+    def _uses_versions(self) -> bool:
+        if not self.config.get("emit_activate_version_messages", True):
             return False
         if self.get_batch_config(self.config):
             # A BATCH message can follow the last record; ACTIVATE_VERSION must not

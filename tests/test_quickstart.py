@@ -1,79 +1,102 @@
-"""The quickstart's path: the tap's output loaded into the embedded SQLite warehouse."""
+"""scripts/quickstart: the main job, `meltano run tap-reviewrover target-duckdb`.
+
+Each test runs the script itself, with its own Meltano system database (state) and
+DuckDB file, so the developer's own quickstart warehouse is never touched.
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
+import re
 import subprocess
-import sys
 import typing as t
-from pathlib import Path
 
-from tap_reviewrover.streams import EnrollmentsStream
-from tests.conftest import clean_env, tap_command, tap_config
+from tap_reviewrover.sandbox import EnrollmentStore
+from tests.meltano_project import (
+    ROOT,
+    api_rows,
+    duckdb_rows,
+    meltano_environment,
+)
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from tap_reviewrover.sandbox import SandboxServer
 
-LOADER = Path(__file__).parent.parent / "scripts" / "load_sqlite.py"
+SCRIPT = ROOT / "scripts" / "quickstart"
+#: What the script's sandbox holds: seeded enrollments, then ACTIVITY updated
+#: and ACTIVITY // 5 created on every start.
+SEEDED, ACTIVITY = 2000, 50
 
 
-def sync_into_sqlite(sandbox: SandboxServer, work: Path) -> str:
-    """Pipe the tap into the loader, as scripts/quickstart does."""
-    config = work / "config.json"
-    config.write_text(json.dumps(tap_config(sandbox)))
-    state = work / "state.json"
-    command = tap_command("--config", str(config))
-    if state.exists():
-        command += ["--state", str(state)]
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(),
-    ) as tap:
-        loaded = subprocess.run(
-            [
-                sys.executable,
-                str(LOADER),
-                "--database",
-                str(work / "w.sqlite"),
-                "--state",
-                str(state),
-            ],
-            stdin=tap.stdout,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    assert tap.returncode == 0
-    return loaded.stdout
+def quickstart(env: dict[str, str]) -> str:
+    """Run scripts/quickstart, which must succeed; return what it printed."""
+    completed = subprocess.run(
+        [str(SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
 
 
-def warehouse_rows(work: Path) -> list[tuple[t.Any, ...]]:
-    with sqlite3.connect(work / "w.sqlite") as database:
-        return database.execute("select * from enrollments order by id").fetchall()
+def holds_line(rows: list[tuple[t.Any, ...]]) -> str:
+    """The summary's line for a table of these rows (completed is column 4)."""
+    completed = sum(1 for row in rows if row[4])
+    return (
+        f"The warehouse holds {len(rows)} enrollments: {completed} completed, "
+        f"{len(rows) - completed} active."
+    )
 
 
-def api_rows(sandbox: SandboxServer) -> list[tuple[t.Any, ...]]:
-    columns = list(EnrollmentsStream.schema["properties"])
-    records = sorted(sandbox.store.all_records(), key=lambda r: r["id"])
-    return [
-        tuple(int(r[c]) if c == "completed" else r[c] for c in columns) for r in records
-    ]
-
-
-def test_the_warehouse_equals_the_api_after_each_run(
-    sandbox: SandboxServer, tmp_path: Path
+def test_with_a_token_it_loads_that_api_then_only_what_changed(
+    tmp_path: Path, sandbox: SandboxServer
 ) -> None:
-    first = sync_into_sqlite(sandbox, tmp_path)
-    assert warehouse_rows(tmp_path) == api_rows(sandbox)
-    assert "Loaded 95 new or changed enrollments" in first
+    env = meltano_environment(tmp_path, sandbox)
+    del env["TAP_REVIEWROVER_PAGE_SIZE"]
+    database = tmp_path / "warehouse.duckdb"
 
-    for enrollment_id in sandbox.store.ids_in_api_order()[:3]:
+    first = quickstart(env)
+    assert f"Syncing from {sandbox.url}" in first
+    assert f"done: {len(sandbox.store)} records emitted" in first
+    assert duckdb_rows(database) == api_rows(sandbox.store)
+    assert holds_line(api_rows(sandbox.store)) in first
+    assert f"Database: {database} (table reviewrover.enrollments)" in first
+
+    order = sandbox.store.ids_in_api_order()
+    for enrollment_id in order[:2]:
         sandbox.store.update(enrollment_id, completed=True)
     sandbox.store.create("camp_new", "cont_new")
-    second = sync_into_sqlite(sandbox, tmp_path)
-    assert warehouse_rows(tmp_path) == api_rows(sandbox)
-    assert "Loaded 4 new or changed enrollments" in second
-    assert "The warehouse holds 96 enrollments" in second
+    second = quickstart(env)
+    assert "done: 3 records emitted" in second
+    assert duckdb_rows(database) == api_rows(sandbox.store)
+    assert holds_line(api_rows(sandbox.store)) in second
+
+
+def test_without_a_token_it_loads_the_seeded_sandbox_it_starts(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    env = meltano_environment(tmp_path, sandbox)
+    for name in ("TAP_REVIEWROVER_API_URL", "TAP_REVIEWROVER_AUTH_TOKEN"):
+        del env[name]
+
+    output = quickstart(env)
+    assert re.search(
+        r"^No TAP_REVIEWROVER_AUTH_TOKEN set: syncing from the local sandbox at "
+        r"http://127\.0\.0\.1:\d+/api$",
+        output,
+        re.MULTILINE,
+    )
+    loaded = duckdb_rows(tmp_path / "warehouse.duckdb")
+    assert f"done: {len(loaded)} records emitted" in output
+    assert holds_line(loaded) in output
+    # The seeded enrollments, ACTIVITY of them updated on start, and new ones.
+    seeded = {row[0]: row for row in api_rows(EnrollmentStore.seeded(SEEDED))}
+    assert [row[0] for row in loaded] == list(range(1, SEEDED + ACTIVITY // 5 + 1))
+    updated = [row for row in loaded if row[0] in seeded and row != seeded[row[0]]]
+    assert len(updated) == ACTIVITY
+    for row in updated:  # only `completed` and `updated_at` changed
+        assert row[:4] + row[5:6] == seeded[row[0]][:4] + seeded[row[0]][5:6]

@@ -1,0 +1,51 @@
+"""What a `meltano run` shows: the SDK's record counts and the tap's summary line."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+
+from tests.meltano_project import SUMMARY, MeltanoProject
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from tap_reviewrover.sandbox import SandboxServer
+
+#: A plugin's log line as Meltano prints it: time, level, plugin name, message.
+LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<plugin>\S+)\s+(?P<message>.*)$")
+
+
+def plugin_messages(log: str, plugin: str) -> list[str]:
+    """The messages one plugin logged during a run, in order."""
+    return [
+        match["message"]
+        for line in log.splitlines()
+        if (match := LOG_LINE.match(line)) and match["plugin"] == plugin
+    ]
+
+
+def record_counts(messages: list[str]) -> list[int]:
+    """The values of the SDK's ``record_count`` metrics among log messages."""
+    metrics = [
+        json.loads(message.removeprefix("METRIC: "))
+        for message in messages
+        if message.startswith("METRIC: ")
+    ]
+    return [m["value"] for m in metrics if m["metric"] == "record_count"]
+
+
+def test_a_run_logs_record_counts_and_the_tap_ends_with_its_summary_line(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(
+        tmp_path, sandbox, TARGET_JSONL_DESTINATION_PATH=str(tmp_path)
+    )
+    run = project.run("tap-reviewrover", "target-jsonl")
+    tap = plugin_messages(run.log, "tap-reviewrover")
+    assert SUMMARY.fullmatch(tap[-1]), tap[-1]
+    assert run.records_emitted == len(sandbox.store)
+    assert sum(record_counts(tap)) == len(sandbox.store)
+    lines = (tmp_path / "enrollments.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == sandbox.store.all_records()

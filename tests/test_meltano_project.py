@@ -1,0 +1,196 @@
+"""meltano.yml: in step with the tap's settings, valid, pinned; Snowflake offline.
+
+Snowflake cannot be run here: these tests check what can be checked without an
+account: the settings resolve from the environment, and the tap's output goes
+through target-snowflake's own typing, validation and MERGE generation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import typing as t
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
+from tap_reviewrover.tap import SETTINGS, TapReviewRover
+from tests.conftest import SEEDED, TOKEN, sync, tap_config
+from tests.meltano_project import ROOT, MeltanoProject
+
+#: Meltano's setting kind for each JSON Schema type of the tap's settings.
+KINDS = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+SNOWFLAKE_ENV = {
+    "TARGET_SNOWFLAKE_ACCOUNT": "myorg-account1",
+    "TARGET_SNOWFLAKE_USER": "LOADER",
+    "TARGET_SNOWFLAKE_PASSWORD": "snowflake-password-3e1f",
+    "TARGET_SNOWFLAKE_DATABASE": "ANALYTICS",
+    "TARGET_SNOWFLAKE_WAREHOUSE": "LOADING",
+    "TARGET_SNOWFLAKE_ROLE": "LOADER_ROLE",
+    "TARGET_SNOWFLAKE_DEFAULT_TARGET_SCHEMA": "REVIEWROVER",
+}
+SNOWFLAKE_PYTHON = (
+    ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv" / "bin" / "python"
+)
+
+
+@functools.cache
+def meltano_yml() -> dict[str, t.Any]:
+    """The project file, parsed."""
+    return t.cast(
+        "dict[str, t.Any]", yaml.safe_load((ROOT / "meltano.yml").read_text())
+    )
+
+
+def plugin(kind: str, name: str) -> dict[str, t.Any]:
+    """One plugin's definition in meltano.yml."""
+    (found,) = [p for p in meltano_yml()["plugins"][kind] if p["name"] == name]
+    return t.cast("dict[str, t.Any]", found)
+
+
+def expected_setting(name: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The meltano.yml entry that mirrors one property of the tap's config schema."""
+    (json_type,) = [kind for kind in schema["type"] if kind != "null"]
+    setting: dict[str, t.Any] = {
+        "name": name,
+        # start_date is a date (Meltano shows a date picker and checks it).
+        "kind": "date_iso8601" if name == "start_date" else KINDS[json_type],
+        "label": schema["title"],
+        "description": schema["description"],
+    }
+    if "default" in schema:
+        setting["value"] = schema["default"]
+    if schema.get("secret"):
+        setting["sensitive"] = True
+    return setting
+
+
+def test_the_extractor_settings_mirror_the_config_schema_and_sample_config() -> None:
+    properties = SETTINGS.to_dict()["properties"]
+    expected = [expected_setting(name, schema) for name, schema in properties.items()]
+    assert plugin("extractors", "tap-reviewrover")["settings"] == expected
+    sample = json.loads((ROOT / "sample_config.json").read_text())
+    assert list(sample) == [setting["name"] for setting in expected]
+
+
+def test_meltano_yml_is_valid_for_meltano() -> None:
+    schema = files("meltano.schemas").joinpath("meltano.schema.json").read_text()
+    jsonschema.validate(meltano_yml(), json.loads(schema))
+
+
+def test_the_extractor_declares_only_capabilities_the_tap_has() -> None:
+    declared = set(plugin("extractors", "tap-reviewrover")["capabilities"])
+    assert declared <= {str(capability) for capability in TapReviewRover.capabilities}
+    assert {"catalog", "discover", "state", "activate-version"} <= declared
+
+
+def test_every_plugin_from_pypi_is_pinned() -> None:
+    for kind in ("extractors", "loaders"):
+        for entry in meltano_yml()["plugins"][kind]:
+            if "inherit_from" in entry or entry["pip_url"] == "-e .":
+                continue
+            for requirement in entry["pip_url"].split():
+                assert "==" in requirement, (entry["name"], requirement)
+
+
+def test_prod_takes_the_token_from_the_environment_and_calls_the_real_api_url(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox)
+    del project.env["TAP_REVIEWROVER_API_URL"]
+    project.env["TAP_REVIEWROVER_AUTH_TOKEN"] = "rr-prod-token-from-env"  # noqa: S105
+    printed = project.meltano(
+        "--environment=prod", "config", "--unsafe", "print", "tap-reviewrover"
+    ).check()
+    config = json.loads(printed.log[printed.log.index("{") :])
+    assert config["auth_token"] == "rr-prod-token-from-env"  # noqa: S105
+    assert config["api_url"] == "https://dashboard.reviewrover.co/api"
+
+
+def test_snowflake_is_configured_from_the_environment_alone(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox, **SNOWFLAKE_ENV)
+    printed = project.meltano(
+        "--environment=prod", "config", "--unsafe", "print", "target-snowflake"
+    ).check()
+    config = json.loads(printed.log[printed.log.index("{") :])
+    from_env = {
+        name.removeprefix("TARGET_SNOWFLAKE_").lower(): value
+        for name, value in SNOWFLAKE_ENV.items()
+    }
+    assert config == {
+        **from_env,
+        "load_method": "upsert",
+        "add_record_metadata": True,
+        "hard_delete": False,
+    }
+
+
+def test_snowflake_settings_printed_safely_hide_the_password(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox, **SNOWFLAKE_ENV)
+    printed = project.meltano(
+        "--environment=prod", "config", "print", "target-snowflake"
+    ).check()
+    assert SNOWFLAKE_ENV["TARGET_SNOWFLAKE_PASSWORD"] not in printed.log
+    assert SNOWFLAKE_ENV["TARGET_SNOWFLAKE_ACCOUNT"] in printed.log
+
+
+@pytest.fixture(scope="module")
+def snowflake_view() -> dict[str, t.Any]:
+    """What target-snowflake's own code makes of a sync's output, offline."""
+    if not SNOWFLAKE_PYTHON.exists():
+        pytest.fail("target-snowflake is not installed: run scripts/install_plugins")
+    with SandboxServer(EnrollmentStore.seeded(SEEDED), token=TOKEN) as sandbox:
+        output = sync(tap_config(sandbox))
+    completed = subprocess.run(
+        [
+            str(SNOWFLAKE_PYTHON),
+            str(Path(__file__).with_name("snowflake_offline_check.py")),
+        ],
+        input="\n".join(json.dumps(message) for message in output.messages),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return t.cast("dict[str, t.Any]", json.loads(completed.stdout))
+
+
+def test_snowflake_accepts_every_record_of_a_sync(
+    snowflake_view: dict[str, t.Any],
+) -> None:
+    assert snowflake_view["records_accepted"] == SEEDED
+
+
+def test_snowflake_columns_get_number_boolean_and_timestamp_types(
+    snowflake_view: dict[str, t.Any],
+) -> None:
+    assert snowflake_view["table"] == '"ANALYTICS"."REVIEWROVER"."ENROLLMENTS"'
+    columns = snowflake_view["columns"]
+    assert columns["id"] in {"NUMBER", "DECIMAL"}
+    assert columns["completed"] == "BOOLEAN"
+    for name in ("enrolled_at", "created_at", "updated_at"):
+        assert columns[name] == "TIMESTAMP_NTZ"
+    assert columns["campaign_id"] == columns["contact_id"] == "VARCHAR"
+
+
+def test_snowflake_upserts_by_merging_on_id(snowflake_view: dict[str, t.Any]) -> None:
+    merge = snowflake_view["merge"]
+    assert merge.startswith('merge into "ANALYTICS"."REVIEWROVER"."ENROLLMENTS" d')
+    assert " on d.id = s.id when matched then update set " in merge
