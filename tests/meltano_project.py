@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 import psutil
 
+from tap_reviewrover.streams import EnrollmentsStream
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -33,16 +35,12 @@ if t.TYPE_CHECKING:
 ROOT = Path(__file__).parent.parent
 MELTANO = Path(sys.executable).with_name("meltano")
 #: The stream's own columns, in the order of its schema.
-COLUMNS = (
-    "id",
-    "campaign_id",
-    "contact_id",
-    "enrolled_at",
-    "completed",
-    "created_at",
-    "updated_at",
+COLUMNS = tuple(EnrollmentsStream.schema["properties"])
+TIMESTAMP_COLUMNS = frozenset(
+    name
+    for name, field in EnrollmentsStream.schema["properties"].items()
+    if field.get("format") == "date-time"
 )
-TIMESTAMP_COLUMNS = frozenset({"enrolled_at", "created_at", "updated_at"})
 #: Enrollments per API page in these tests: the default sandbox spans 10 pages.
 PAGE_SIZE = 10
 RUN_TIMEOUT_SECONDS = 300

@@ -244,6 +244,34 @@ def test_records_sharing_a_creation_second_are_emitted_once_each() -> None:
     assert len(emitted) == len(set(emitted))
 
 
+@dataclass
+class RandomChurn:
+    """A random list, and random inserts and deletes to make between reads."""
+
+    rng: random.Random
+    changes_per_read: list[int]
+    delete_share: float
+    api: ChangingList = field(init=False)
+    present_throughout: set[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Seed a list of 0 to 80 records on pages of 2 to 12, ties or not."""
+        rng = self.rng
+        self.api = seeded_list(
+            rng.randint(0, 80), rng.randint(2, 12), ties=rng.random() < 0.5
+        )
+        self.present_throughout = {record["id"] for record in self.api.records}
+
+    def between_reads(self, _: int) -> None:
+        """Make a few changes, as ``between_reads`` of a walk."""
+        for _ in range(self.rng.choice(self.changes_per_read)):
+            if self.api.records and self.rng.random() < self.delete_share:
+                position = self.rng.randrange(len(self.api.records))
+                self.present_throughout.discard(self.api.delete_at(position)["id"])
+            else:
+                self.api.create()
+
+
 @pytest.mark.parametrize("seed", range(300))
 def test_random_changes_never_lose_a_record_present_for_the_whole_sync(
     seed: int,
@@ -251,19 +279,9 @@ def test_random_changes_never_lose_a_record_present_for_the_whole_sync(
     # Up to a few changes between two reads of pages of 2 to 12 records: far
     # more churn, relative to the page size, than a real account sees.
     rng = random.Random(seed)  # noqa: S311 - reproducible scenarios
-    api = seeded_list(rng.randint(0, 80), rng.randint(2, 12), ties=rng.random() < 0.5)
-    present_throughout = {record["id"] for record in api.records}
-
-    def random_changes(_: int) -> None:
-        for _ in range(rng.choice([0, 0, 1, 2, 3])):
-            if api.records and rng.random() < 0.6:
-                removed = api.delete_at(rng.randrange(len(api.records)))
-                present_throughout.discard(removed["id"])
-            else:
-                api.create()
-
-    emitted, _ = walk_all(api, random_changes)
-    assert present_throughout <= set(emitted)
+    churn = RandomChurn(rng, changes_per_read=[0, 0, 1, 2, 3], delete_share=0.6)
+    emitted, _ = walk_all(churn.api, churn.between_reads)
+    assert churn.present_throughout <= set(emitted)
     assert len(emitted) == len(set(emitted))
 
 
@@ -273,19 +291,11 @@ def test_random_changes_with_pages_read_out_of_order_never_lose_a_record(
 ) -> None:
     # As above, with up to 6 pages requested at once and read in any order.
     rng = random.Random(seed)  # noqa: S311 - reproducible scenarios
-    api = seeded_list(rng.randint(0, 80), rng.randint(2, 12), ties=rng.random() < 0.5)
-    present_throughout = {record["id"] for record in api.records}
-
-    def random_changes(_: int) -> None:
-        for _ in range(rng.choice([0, 0, 0, 1, 2])):
-            if api.records and rng.random() < 0.5:
-                removed = api.delete_at(rng.randrange(len(api.records)))
-                present_throughout.discard(removed["id"])
-            else:
-                api.create()
-
-    emitted, _ = walk_ahead(api, random_changes, window=rng.randint(2, 6), rng=rng)
-    assert present_throughout <= set(emitted)
+    churn = RandomChurn(rng, changes_per_read=[0, 0, 0, 1, 2], delete_share=0.5)
+    emitted, _ = walk_ahead(
+        churn.api, churn.between_reads, window=rng.randint(2, 6), rng=rng
+    )
+    assert churn.present_throughout <= set(emitted)
     assert len(emitted) == len(set(emitted))
 
 
