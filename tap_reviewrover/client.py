@@ -165,6 +165,9 @@ class ReviewRoverStream(RESTStream[int]):
                 pause.release()
 
         workers = int(self.config.get("max_concurrent_requests", 1))
+        # Pages requested ahead: twice the workers, so that none idles while a
+        # page is emitted; one by one, each page only after the last was emitted.
+        ahead = 2 * workers if workers > 1 else 1
         api_clock_at_start: dt.datetime | None = None
         _ = self.requests_session, self.authenticator  # created before the workers
         with (
@@ -174,10 +177,8 @@ class ReviewRoverStream(RESTStream[int]):
             request_counter.with_context(context)
             while (number := walk.next_page) is not None:
                 # Once page 1 has told how many there are, later pages are
-                # requested ahead (twice as many as there are workers, so that
-                # none idles while a page is emitted); the walk still takes them
-                # in page order.
-                fetcher.request(walk.pages_ahead(2 * workers), walk.epoch)
+                # requested ahead; the walk still takes them in page order.
+                fetcher.request(walk.pages_ahead(ahead), walk.epoch)
                 page, api_clock = fetcher.take(number, walk.epoch)
                 request_counter.increment()
                 self.pages_read += 1
