@@ -121,18 +121,23 @@ class EnrollmentsStream(ReviewRoverStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         since = self.get_starting_timestamp(context) if self._is_incremental else None
         self._is_wanted = updated_since(since) if since else None
-        versioned = self._uses_versions
-        if versioned:
-            # Every record carries the version of the sync that read it (the SDK's
-            # scheme: its start, in seconds), incremental ones too: a target
-            # retires rows older than an activated version, and some (Snowflake)
-            # never retire a row that has no version at all.
-            self._stream_version = self._initialized_at // 1000
+        # The version of the copy this sync makes: its start, in seconds (the
+        # SDK's scheme).
+        version = self._initialized_at // 1000 if self._uses_versions else None
+        if version is not None:
+            # Every record carries it, incremental ones too: a target retires rows
+            # older than an activated version, and some (Snowflake) never retire
+            # a row that has no version at all.
+            self._stream_version = version
         yield from super().get_records(context)
-        if versioned and not self._is_incremental and self._is_last_partition(context):
+        if (
+            version is not None
+            and not self._is_incremental
+            and self._is_last_partition(context)
+        ):
             # Every record of this copy was written: the target may now retire
             # rows of older copies (enrollments deleted in ReviewRover).
-            self._write_activate_version_message(self._initialized_at // 1000)
+            self._write_activate_version_message(version)
 
     @property
     def _uses_versions(self) -> bool:

@@ -121,10 +121,10 @@ SETTINGS = th.PropertiesList(
         default=True,
         title="Emit ACTIVATE_VERSION Messages",
         description=(
-            "On a FULL_TABLE sync, send ACTIVATE_VERSION after the last record, so "
-            "that the target retires rows deleted in ReviewRover (hard_delete, or "
-            "_sdc_deleted_at) once the new copy is complete. Never sent when a "
-            "sync fails part-way."
+            "Give every record the sync's table version and, on a FULL_TABLE sync, "
+            "send ACTIVATE_VERSION after the last record, so that the target "
+            "retires rows deleted in ReviewRover (hard_delete, or _sdc_deleted_at) "
+            "once the new copy is complete. Never sent when a sync fails part-way."
         ),
     ),
 )
