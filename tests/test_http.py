@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import time
+import types
 import typing as t
 
+import backoff._sync
 import pytest
 import requests
 
@@ -246,3 +249,31 @@ def test_the_summary_line_counts_every_retry(
     assert f"{SEEDED} records emitted" in summary[0]
     assert " 3 retries" in summary[0]
     assert len(waits) == 3
+
+
+def test_while_one_request_waits_to_retry_no_other_request_starts(
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Page 2's 429 comes back while the other workers are busy with slow pages
+    # 3 to 5 and later pages wait in the queue: once free, the workers must not
+    # start those until page 2's wait is over.
+    starts: list[float] = []
+    sandbox.on_list_request(lambda _page, _: starts.append(time.monotonic()))
+    pauses: list[tuple[float, float]] = []
+
+    def sleep(seconds: float) -> None:
+        began = time.monotonic()
+        time.sleep(0.5)  # long enough for idle workers to start several requests
+        pauses.append((began, time.monotonic()))
+        assert seconds == 7
+
+    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=sleep))
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": "7"}), page=2)
+    for page in (3, 4, 5):
+        sandbox.faults.add(Fault.slow(0.2), page=page)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    ((began, ended),) = pauses
+    # Requests already on their way when the 429 arrived may land just after it.
+    started_during = [s for s in starts if began + 0.1 < s < ended]
+    assert started_during == []
