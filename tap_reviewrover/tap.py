@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import signal
 import sys
 import typing as t
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from tap_reviewrover.streams import EnrollmentsStream
 from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 DEFAULT_API_URL = "https://dashboard.reviewrover.co/api"
@@ -187,6 +190,21 @@ class TapReviewRover(Tap):
     @override
     def discover_streams(self) -> list[Stream]:
         return [EnrollmentsStream(self)]
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK writes the last STATE (which still holds the previous bookmark,
+        # see EnrollmentsStream.walk_finished) and exits 0: an orchestrator would
+        # count the stopped sync as a success. Exit as a signal-killed command.
+        try:
+            super()._handle_termination(signum, frame)
+        except SystemExit:
+            self.logger.error(  # noqa: TRY400 - a stop, not a crash: no traceback
+                "Stopped by %s before the sync finished; the state it wrote keeps "
+                "the previous bookmark.",
+                signal.Signals(signum).name,
+            )
+            sys.exit(128 + signum)
 
     @classmethod
     @override

@@ -37,11 +37,13 @@ def run_and_kill_at_page(
     state: dict[str, t.Any],
     *,
     page: int,
+    stop_with: signal.Signals = signal.SIGKILL,
 ) -> list[dict[str, t.Any]]:
-    """Run the tap and SIGKILL it while it waits for ``page``.
+    """Run the tap and send it ``stop_with`` while it waits for ``page``.
 
     The sandbox holds the request for ``page`` until the tap is dead, so the tap
-    has written everything from the pages before it, and nothing after.
+    has written everything from the pages before it, and nothing after. The
+    tap's exit status and stderr land in ``tmp_path`` (``returncode``, ``stderr``).
     """
     reached, release = threading.Event(), threading.Event()
 
@@ -62,17 +64,18 @@ def run_and_kill_at_page(
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env=clean_env(),
     ) as process:
         try:
             assert reached.wait(timeout=60), f"the tap never asked for page {page}"
-            process.send_signal(signal.SIGKILL)
-            stdout, _ = process.communicate(timeout=60)
+            process.send_signal(stop_with)
+            stdout, stderr = process.communicate(timeout=60)
         finally:
             release.set()
-    assert process.returncode == -signal.SIGKILL
+    (tmp_path / "returncode").write_text(str(process.returncode))
+    (tmp_path / "stderr").write_text(stderr)
     complete_lines = stdout[: stdout.rfind("\n") + 1]
     return parse_messages(complete_lines)
 
@@ -101,6 +104,7 @@ def test_a_killed_sync_resumed_from_its_last_state_loses_nothing(
     sandbox.on_list_request(update_the_rest_during_the_sync)
 
     killed = run_and_kill_at_page(sandbox, tmp_path, first.final_state, page=page)
+    assert (tmp_path / "returncode").read_text() == str(-signal.SIGKILL)
     states = [m["value"] for m in killed if m["type"] == "STATE"]
     assert states, "the tap writes the state it starts from before any record"
     for state in states:
@@ -127,6 +131,7 @@ def test_a_kill_during_the_first_sync_leaves_no_bookmark(
     each_mode: int,
 ) -> None:
     killed = run_and_kill_at_page(sandbox, tmp_path, {}, page=4)
+    assert (tmp_path / "returncode").read_text() == str(-signal.SIGKILL)
     ids = [m["record"]["id"] for m in killed if m["type"] == "RECORD"]
     # Pages are written out in order as each is taken: the front of the list,
     # pages 1 to 3 when read one by one (read ahead, page 3 may still be out).
@@ -139,3 +144,23 @@ def test_a_kill_during_the_first_sync_leaves_no_bookmark(
         assert "replication_key_value" not in state["bookmarks"].get("enrollments", {})
     resumed = sync(tap_config(sandbox), state=states[-1] if states else None)
     assert resumed.ids == sandbox.store.ids_in_api_order()
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_sync_exits_non_zero_and_says_so(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    stop_with: signal.Signals,
+) -> None:
+    first = sync(tap_config(sandbox))
+    stopped = run_and_kill_at_page(
+        sandbox, tmp_path, first.final_state, page=4, stop_with=stop_with
+    )
+    # A stop is no success: an orchestrator must not take it for one.
+    assert (tmp_path / "returncode").read_text() == str(128 + stop_with)
+    stderr = (tmp_path / "stderr").read_text()
+    assert f"Stopped by {stop_with.name} before the sync finished" in stderr
+    assert "Traceback" not in stderr
+    states = [m["value"] for m in stopped if m["type"] == "STATE"]
+    last = states[-1]["bookmarks"]["enrollments"]
+    assert last["replication_key_value"] == first.bookmark
