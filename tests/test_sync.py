@@ -122,19 +122,22 @@ def test_an_update_made_during_a_sync_to_a_page_already_read_is_in_the_next_sync
     sandbox.clock.offset_seconds = api_clock_offset
     records = sandbox.store.all_records()
     on_page_one = next(r["id"] for r in records[:PAGE_SIZE] if not r["completed"])
-    on_page_nine = next(r["id"] for r in records[8 * PAGE_SIZE :] if not r["completed"])
+    last_page = records[(len(records) - 1) // PAGE_SIZE * PAGE_SIZE :]
+    on_last_page = next(r["id"] for r in last_page if not r["completed"])
 
-    def update_both_once_page_five_is_asked_for(page: int, _: int) -> None:
-        if page == 5:
+    def update_both_once_page_two_is_asked_for(page: int, _: int) -> None:
+        # Page 1 is read alone; with several workers, pages 2 to 9 are asked for
+        # at once, and the last page (10) only once page 2 has been taken.
+        if page == 2:
             sandbox.store.update(on_page_one, completed=True)  # read already
             sandbox.clock.offset_seconds += 5
-            sandbox.store.update(on_page_nine, completed=True)  # not read yet
+            sandbox.store.update(on_last_page, completed=True)  # not read yet
 
-    sandbox.on_list_request(update_both_once_page_five_is_asked_for)
+    sandbox.on_list_request(update_both_once_page_two_is_asked_for)
     during = sync(tap_config(sandbox))
     completed_during = {r["id"]: r["completed"] for r in during.records}
     assert completed_during[on_page_one] is False
-    assert completed_during[on_page_nine] is True  # newer than the update above
+    assert completed_during[on_last_page] is True  # newer than the update above
 
     after = sync(tap_config(sandbox), state=during.final_state)
     assert {r["id"]: r["completed"] for r in after.records}[on_page_one] is True
