@@ -103,7 +103,7 @@ def test_transient_failures_are_retried_and_the_sync_completes(
     fault: Fault,
 ) -> None:
     sandbox.faults.add(fault, times=2, page=4)
-    assert_complete_sync(sandbox, tap_config(sandbox, request_timeout=0.25))
+    assert_complete_sync(sandbox, tap_config(sandbox, request_timeout=0.5))
     assert len(waits) == 2
 
 
