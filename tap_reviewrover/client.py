@@ -87,6 +87,11 @@ class ReviewRoverStream(RESTStream[int]):
         return str(self.config.get("user_agent") or default)
 
     @property
+    def max_workers(self) -> int:
+        """Requests in flight at most (the ``max_concurrent_requests`` setting)."""
+        return int(self.config.get("max_concurrent_requests", 1))
+
+    @property
     @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
@@ -97,7 +102,7 @@ class ReviewRoverStream(RESTStream[int]):
             session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
             session.trust_env = False
             # Room for every worker's connection, so that none is re-opened.
-            pool = max(10, int(self.config.get("max_concurrent_requests", 1)))
+            pool = max(10, self.max_workers)
             adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -164,7 +169,7 @@ class ReviewRoverStream(RESTStream[int]):
             finally:
                 pause.release()
 
-        workers = int(self.config.get("max_concurrent_requests", 1))
+        workers = self.max_workers
         # Pages requested ahead: twice the workers, so that none idles while a
         # page is emitted; one by one, each page only after the last was emitted.
         ahead = 2 * workers if workers > 1 else 1
