@@ -251,7 +251,7 @@ class Sandbox:
         command = [
             sys.executable,
             "-m",
-            "tap_reviewrover.sandbox",
+            "reviewrover_sandbox",
             "--count",
             str(self.count),
             "--latency-ms",

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import backoff._sync
 import pytest
+from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
 from tap_reviewrover.tap import TapReviewRover
 
 if t.TYPE_CHECKING:

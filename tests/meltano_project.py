@@ -29,8 +29,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     import psycopg
-
-    from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
+    from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
 ROOT = Path(__file__).parent.parent
 MELTANO = Path(sys.executable).with_name("meltano")

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import SEEDED, SyncOutput, parse_messages, sync, tap_config
 
 if t.TYPE_CHECKING:
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 COUNT = 250

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SEEDED, TOKEN, run_cli, tap_config
 
 if t.TYPE_CHECKING:
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 
 def assert_clean_failure(run: t.Any, message: str) -> None:

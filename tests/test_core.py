@@ -5,9 +5,9 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from reviewrover_sandbox import EnrollmentStore, SandboxServer
 from singer_sdk.testing import TapTestRunner, get_tap_test_class
 
-from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
 from tap_reviewrover.tap import TapReviewRover
 from tests.conftest import TOKEN
 

@@ -6,15 +6,15 @@ import json
 import typing as t
 
 import pytest
+from reviewrover_sandbox import Fault
 
-from tap_reviewrover.sandbox import Fault
 from tap_reviewrover.tap import TapReviewRover
 from tests.conftest import SyncOutput, run_cli, sync, tap_config
 
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
 

@@ -11,6 +11,7 @@ import typing as t
 import backoff._sync
 import pytest
 import requests
+from reviewrover_sandbox import Fault
 
 from tap_reviewrover.errors import (
     BadResponseError,
@@ -20,11 +21,10 @@ from tap_reviewrover.errors import (
     WrongApiUrlError,
 )
 from tap_reviewrover.retry import MAX_RETRY_AFTER_SECONDS
-from tap_reviewrover.sandbox import Fault
 from tests.conftest import SEEDED, sync, tap_config
 
 if t.TYPE_CHECKING:
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
 

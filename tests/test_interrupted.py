@@ -24,7 +24,7 @@ from tests.conftest import (
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
 

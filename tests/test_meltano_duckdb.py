@@ -17,12 +17,16 @@ from tests.meltano_project import MeltanoProject, api_rows, changed_rows, duckdb
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
+
     from tests.meltano_project import Row
 
 PIPELINE = ("tap-reviewrover", "target-duckdb")
 #: Rows per batch: the 95 seeded enrollments load in 10 batches.
 BATCH_SIZE_ROWS = 10
+
+#: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

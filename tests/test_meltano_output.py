@@ -6,15 +6,20 @@ import json
 import re
 import typing as t
 
+import pytest
+
 from tests.meltano_project import SUMMARY, MeltanoProject
 
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 #: A plugin's log line as Meltano prints it: time, level, plugin name, message.
 LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<plugin>\S+)\s+(?P<message>.*)$")
+
+#: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
+pytestmark = pytest.mark.e2e
 
 
 def plugin_messages(log: str, plugin: str) -> list[str]:

@@ -26,7 +26,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
+
     from tests.meltano_project import Row
 
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -34,6 +35,9 @@ INCREMENTAL = ("tap-reviewrover", "target-postgres")
 FULL_TABLE = ("tap-reviewrover-full-table", "target-postgres")
 #: Rows per batch the target commits: several batches per run.
 BATCH_SIZE_ROWS = 20
+
+#: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover.sandbox import EnrollmentStore, SandboxServer
 from tap_reviewrover.tap import SETTINGS, TapReviewRover
 from tests.conftest import SEEDED, TOKEN, sync, tap_config
 from tests.meltano_project import ROOT, MeltanoProject
@@ -105,6 +105,7 @@ def test_every_plugin_from_pypi_is_pinned() -> None:
                 assert "==" in requirement, (entry["name"], requirement)
 
 
+@pytest.mark.e2e
 def test_prod_takes_the_token_from_the_environment_and_calls_the_real_api_url(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -119,6 +120,7 @@ def test_prod_takes_the_token_from_the_environment_and_calls_the_real_api_url(
     assert config["api_url"] == "https://dashboard.reviewrover.co/api"
 
 
+@pytest.mark.e2e
 def test_snowflake_is_configured_from_the_environment_alone(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -139,6 +141,7 @@ def test_snowflake_is_configured_from_the_environment_alone(
     }
 
 
+@pytest.mark.e2e
 def test_snowflake_settings_printed_safely_hide_the_password(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -172,12 +175,14 @@ def snowflake_view() -> dict[str, t.Any]:
     return t.cast("dict[str, t.Any]", json.loads(completed.stdout))
 
 
+@pytest.mark.e2e
 def test_snowflake_accepts_every_record_of_a_sync(
     snowflake_view: dict[str, t.Any],
 ) -> None:
     assert snowflake_view["records_accepted"] == SEEDED
 
 
+@pytest.mark.e2e
 def test_snowflake_columns_get_number_boolean_and_timestamp_types(
     snowflake_view: dict[str, t.Any],
 ) -> None:
@@ -190,6 +195,7 @@ def test_snowflake_columns_get_number_boolean_and_timestamp_types(
     assert columns["campaign_id"] == columns["contact_id"] == "VARCHAR"
 
 
+@pytest.mark.e2e
 def test_snowflake_upserts_by_merging_on_id(snowflake_view: dict[str, t.Any]) -> None:
     merge = snowflake_view["merge"]
     assert merge.startswith('merge into "ANALYTICS"."REVIEWROVER"."ENROLLMENTS" d')

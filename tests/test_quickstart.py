@@ -10,7 +10,9 @@ import re
 import subprocess
 import typing as t
 
-from tap_reviewrover.sandbox import EnrollmentStore
+import pytest
+from reviewrover_sandbox import EnrollmentStore
+
 from tests.meltano_project import (
     ROOT,
     api_rows,
@@ -21,12 +23,15 @@ from tests.meltano_project import (
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 SCRIPT = ROOT / "scripts" / "quickstart"
 #: What the script's sandbox holds: seeded enrollments, then ACTIVITY updated
 #: and ACTIVITY // 5 created on every start.
 SEEDED, ACTIVITY = 2000, 50
+
+#: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
+pytestmark = pytest.mark.e2e
 
 
 def quickstart(env: dict[str, str]) -> str:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
-
-from tap_reviewrover.sandbox import (
+from reviewrover_sandbox import (
     DEFAULT_TOKEN,
     SEED_TIME,
     AlreadyEnrolled,
@@ -739,7 +738,7 @@ def test_missing_ids_raise_key_error() -> None:
 
 def test_command_serves_until_sigterm() -> None:
     """The command prints a tap config, serves it, and exits 0 on SIGTERM."""
-    command = [sys.executable, "-m", "tap_reviewrover.sandbox", "--count", "5"]
+    command = [sys.executable, "-m", "reviewrover_sandbox", "--count", "5"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(3)]

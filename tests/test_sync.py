@@ -13,7 +13,7 @@ from tap_reviewrover.timestamps import BOOKMARK_SAFETY_MARGIN, parse_timestamp
 from tests.conftest import PAGE_SIZE, SEEDED, sync, tap_config
 
 if t.TYPE_CHECKING:
-    from tap_reviewrover.sandbox import SandboxServer
+    from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
 

@@ -1,4 +1,4 @@
-"""Run the sandbox API until interrupted: `python -m tap_reviewrover.sandbox`.
+"""Run the sandbox API until interrupted: `python -m reviewrover_sandbox`.
 
 It prints the URL, the token and a tap config line, e.g.::
 
@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tap_reviewrover.sandbox.server import DEFAULT_TOKEN, SandboxServer
-from tap_reviewrover.sandbox.store import Clock, EnrollmentStore
+from reviewrover_sandbox.server import DEFAULT_TOKEN, SandboxServer
+from reviewrover_sandbox.store import Clock, EnrollmentStore
 
 if TYPE_CHECKING:
     from types import FrameType

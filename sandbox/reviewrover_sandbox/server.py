@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tap_reviewrover.sandbox.faults import Fault, FaultKind, FaultPlan
-from tap_reviewrover.sandbox.store import AlreadyEnrolled, EnrollmentStore
+from reviewrover_sandbox.faults import Fault, FaultKind, FaultPlan
+from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from tap_reviewrover.sandbox.store import Clock
+    from reviewrover_sandbox.store import Clock
 
     ListRequestCallback = Callable[[int, int], object]
 
