@@ -1,5 +1,5 @@
 """Allow ``python -m tap_reviewrover``."""
 
-from tap_reviewrover.tap import TapReviewRover
+from tap_reviewrover.tap import main
 
-TapReviewRover.cli()
+main()

@@ -1,74 +1,114 @@
-"""HTTP for the ReviewRover API: auth, the page walk, errors and retries."""
+"""The base of every ReviewRover list stream.
+
+It holds the HTTP, the checked page walk, the client-side incremental filter and
+the bookmark on the API's clock.
+
+ReviewRover's lists are paged by number (``page``, ``limit``, a ``pagination``
+object with ``total`` and ``total_pages``), ordered newest-**created** first, and
+cannot be filtered on the time of the last update. So every sync reads every
+page, keeps the records updated since the bookmark, and moves the bookmark only
+once every page was read, to the moment the sync started on the API's clock. A
+stream over such a list only declares what differs (:class:`ReviewRoverStream`'s
+class attributes, its schema and its partitions); see ``streams.py``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import time
 import typing as t
 from functools import cached_property
 from importlib import metadata
-from typing import TypeAlias
+from operator import attrgetter
 
-import msgspec
 import requests
+from singer_sdk import metrics
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
+from tap_reviewrover import sdk_compat
+from tap_reviewrover.deadline import DeadlineAdapter, Watchdog
 from tap_reviewrover.errors import (
     BadResponseError,
     RequestRejectedError,
-    RetriesExhaustedError,
-    ReviewRoverError,
+    RetryAfterTooLongError,
     TokenRejectedError,
     WrongApiUrlError,
     api_error_message,
+    describe_failure,
 )
-from tap_reviewrover.fetching import FetcherClosedError, PageFetcher, SharedPause
-from tap_reviewrover.output import SingerOutput
-from tap_reviewrover.paging import (
-    Page,
-    PageWalk,
-    PaginationError,
+from tap_reviewrover.fetching import FetcherClosedError
+from tap_reviewrover.output import EncodedRecords, EndOfRecords
+from tap_reviewrover.pages import Attempt, FetchedPage, PageKey, PageReader
+from tap_reviewrover.paging import Page, PageWalk, PaginationError
+from tap_reviewrover.progress import Progress
+from tap_reviewrover.records import (
+    PageDecoder,
+    RecordLines,
     UnexpectedResponseError,
+    as_builtins,
 )
-from tap_reviewrover.retry import parse_retry_after, wait_times
-from tap_reviewrover.timestamps import parse_http_date
+from tap_reviewrover.retry import MAX_RETRY_AFTER_SECONDS, parse_retry_after, wait_times
+from tap_reviewrover.timestamps import (
+    BOOKMARK_SAFETY_MARGIN,
+    MAX_CLOCK_SKEW,
+    format_timestamp,
+    incremental_start,
+    next_bookmark,
+    parse_http_date,
+    parse_timestamp,
+    trusted_api_clock,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Generator, Iterable
 
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
-#: A page, and the API's clock when it answered.
-FetchResult: TypeAlias = "tuple[Page, dt.datetime | None]"
-#: One try at reading one page.
-FetchPage: TypeAlias = "Callable[[Context | None, int], FetchResult]"
-
-#: What the SDK's request_decorator retries (so what remains once it gives up).
-RETRIED_ERRORS = (
-    ConnectionResetError,
-    RetriableAPIError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+#: Statuses that tell the tap to retry after a wait.
+RETRIED_STATUSES = frozenset({requests.codes.too_many_requests})
 
 
-class ReviewRoverStream(RESTStream[int]):
-    """Base stream for ReviewRover's paginated list endpoints."""
+class ReviewRoverStream(RESTStream[PageKey]):
+    """A paged, newest-created-first ReviewRover list (see the module doc).
+
+    A subclass declares ``name``, ``path``, ``records_key``, ``schema``,
+    ``primary_keys`` and, if they differ from the defaults, ``created_key`` and
+    ``replication_key``. Each partition's keys are sent as URL parameters (the
+    API filters on them), and each partition has its own bookmark.
+    """
+
+    #: The key of the record list in the JSON body, such as ``"enrollments"``.
+    records_key: t.ClassVar[str]
+    #: The field the list is ordered by, newest first.
+    created_key: t.ClassVar[str] = "created_at"
+    #: The field of the last change: the incremental bookmark.
+    replication_key = "updated_at"
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
+    # is_sorted stays False: the API lists by creation, not by the last update.
+
+    # Decoding a page checks every record against the schema (records.py), so
+    # the SDK's per-field conformance has nothing left to do.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     #: Counted over the whole sync, for the summary line.
     records_emitted = 0
     pages_read = 0
     retries = 0
     drift_rereads = 0
+    inconsistent_rereads = 0
     _first_request_at: float | None = None
-    _shared_pause: SharedPause | None = None  # the current walk's
+    _record_counter: metrics.Counter | None = None
+
+    # --- Settings and HTTP -------------------------------------------------------
 
     @property
     @override
@@ -78,7 +118,8 @@ class ReviewRoverStream(RESTStream[int]):
     @cached_property
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.config["auth_token"])
+        # A token read from a mounted secret file often ends in a newline.
+        return BearerTokenAuthenticator(token=str(self.config["auth_token"]).strip())
 
     @cached_property
     @override
@@ -91,22 +132,26 @@ class ReviewRoverStream(RESTStream[int]):
         """Requests in flight at most (the ``max_concurrent_requests`` setting)."""
         return int(self.config.get("max_concurrent_requests", 1))
 
-    @property
+    @cached_property
     @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        if session.trust_env:
-            # requests would look up proxy variables and ~/.netrc on every request
-            # (a tenth of the tap's CPU); settle the proxy for the API's host once.
-            # The token goes in a header, so .netrc never applied anyway.
-            session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
-            session.trust_env = False
-            # Room for every worker's connection, so that none is re-opened.
-            pool = max(10, self.max_workers)
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        # requests would look up proxy variables and ~/.netrc on every request
+        # (a tenth of the tap's CPU); settle the proxy for the API's host once.
+        # The token goes in a header, so .netrc never applied anyway.
+        session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
+        session.trust_env = False
+        # Room for every worker's connection, so that none is re-opened, and
+        # connections that a deadline on the whole response can cut.
+        adapter = DeadlineAdapter(pool_maxsize=max(10, self.max_workers))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         return session
+
+    @cached_property
+    def watchdog(self) -> Watchdog:
+        """Holds the deadline of every request in flight."""
+        return Watchdog()
 
     @property
     @override
@@ -123,90 +168,344 @@ class ReviewRoverStream(RESTStream[int]):
     def get_url_params(
         self,
         context: Context | None,
-        next_page_token: int | None,
+        next_page_token: PageKey | None,
     ) -> dict[str, t.Any]:
-        return {"page": next_page_token or 1, "limit": self.config["page_size"]}
+        number, limit = next_page_token or (1, self.config["page_size"])
+        # The API filters its lists by the partition's keys (such as campaign_id).
+        return {**(context or {}), "page": number, "limit": limit}
 
-    # --- The page walk -------------------------------------------------------
-
-    @override
-    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read every page of the list, recovering from changes made meanwhile.
-
-        Overrides the SDK's page loop, which stops at the first empty page and
-        cannot go back: when enrollments are deleted during a sync, records slide
-        up onto pages already read, and the walk must read those pages again (see
-        :mod:`tap_reviewrover.paging`).
+    def describe_page(self, number: int) -> str:
+        """Name a page in messages.
 
         Args:
-            context: The partition (``{"campaign_id": ...}``) or None.
+            number: The page.
+
+        Returns:
+            Such as ``page 3 of https://.../api/v1/enrollments``.
+        """
+        return f"page {number} of {self.url_base}{self.path}"
+
+    # --- One try at one page -----------------------------------------------------
+
+    def fetch_page(
+        self,
+        context: Context | None,
+        number: int,
+        limit: int,
+    ) -> FetchedPage:
+        """Request one page and read it; one try (retries wrap this).
+
+        Args:
+            context: The partition, or None.
+            number: The page to read.
+            limit: The page size to ask for.
+
+        Returns:
+            The page.
+
+        Raises:
+            RetriableAPIError: If the body is not JSON (a truncated body, or an
+                HTML page from a proxy).
+        """
+        request = self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=(number, limit)),
+        )
+        prepared = self.authenticator(
+            self.build_prepared_request(
+                method=request.method,
+                url=request.url,
+                params=request.encode_params(),
+                headers=request.headers,
+            )
+        )
+        seconds = self.timeout
+        with self.watchdog.watch(seconds):
+            response = self.requests_session.send(
+                prepared,
+                timeout=(seconds, seconds),
+                allow_redirects=False,  # a redirect is an error (validate_response)
+            )
+        self._log_request_metric(response, context)
+        self.validate_response(response)
+        try:
+            records, pagination, unknown = self.decode_page(response.content)
+        except UnexpectedResponseError as exc:
+            if str(exc).startswith("the body is not valid JSON"):
+                content_type = response.headers.get("Content-Type", "no content type")
+                msg = (
+                    f"page {number}: the API answered {response.status_code} with a "
+                    f"body that is not JSON ({content_type}, "
+                    f"{len(response.content)} bytes)"
+                )
+                raise RetriableAPIError(msg, response) from None
+            msg = f"Unexpected answer from ReviewRover for page {number}: {exc}."
+            raise BadResponseError(msg) from None
+        return FetchedPage(
+            number=number,
+            limit=limit,
+            records=records,
+            pagination=pagination,
+            unknown_fields=unknown,
+            api_clock=parse_http_date(response.headers.get("Date")),
+            received_at=dt.datetime.now(dt.timezone.utc),
+        )
+
+    def decode_page(self, content: bytes) -> tuple[list[t.Any], t.Any, set[str]]:
+        """Decode a list body and check it against the schema.
+
+        Args:
+            content: The response body.
+
+        Returns:
+            The records, the pagination object and the fields beyond the schema
+            first seen on this page.
+        """
+        return self._decoder.decode(content)
+
+    @cached_property
+    def _decoder(self) -> PageDecoder:
+        schema = dict(self.schema)
+        # The walk cannot place a record without its creation time, nor the
+        # filter judge one without the time of its last change.
+        schema["required"] = sorted(
+            {*schema.get("required", ()), *self.primary_keys, self.created_key}
+            | ({self.replication_key} if self.replication_key else set())
+        )
+        return PageDecoder(self.name, self.records_key, schema)
+
+    def _log_request_metric(
+        self,
+        response: requests.Response,
+        context: Context | None,
+    ) -> None:
+        # One METRIC line per request only at DEBUG (the SDK logs it at INFO):
+        # a sync of 200 pages would otherwise log 200 of them.
+        logger = metrics.get_metrics_logger()
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        tags: dict[str, t.Any] = {
+            metrics.Tag.STREAM: self.name,
+            metrics.Tag.ENDPOINT: self.path,
+            metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+        }
+        if context:
+            tags[metrics.Tag.CONTEXT] = context
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags=tags,
+        )
+        metrics.log(logger, point)
+
+    # --- The walk ------------------------------------------------------------------
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read every page of the list and emit the records to emit.
+
+        Overrides the SDK's page loop, which stops at the first empty page, cannot
+        go back, and trusts what the API says (see :mod:`tap_reviewrover.paging`).
+        When the output is the plain record (no stream maps, every field
+        selected), each page is written as one block of RECORD lines and nothing
+        is yielded; otherwise the records go through the SDK's own path.
+
+        Args:
+            context: The partition (such as ``{"campaign_id": ...}``) or None.
 
         Yields:
-            Each enrollment once, in API order.
+            The records, as dicts, when the SDK must write them.
 
         Raises:
             BadResponseError: If the API's pagination cannot be walked safely.
         """
         if self._first_request_at is None:
             self._first_request_at = time.monotonic()
-        walk = PageWalk()
-        pause = self._shared_pause = SharedPause()
-
-        def one_try(context: Context | None, number: int) -> FetchResult:
-            pause.release()  # this thread's own wait, if any, is over
-            if fetcher.closed.is_set():
-                raise FetcherClosedError
-            pause.wait_for_the_others()
-            return self._fetch_page(context, number)
-
-        # The SDK types request_decorator for its own request function; it wraps
-        # any callable with the retry policy below.
-        retried: FetchPage = self.request_decorator(one_try)  # type: ignore[arg-type,assignment]
-
-        def fetch(number: int) -> FetchResult:
-            try:
-                return self._fetch_with_retries(retried, context, number)
-            finally:
-                pause.release()
-
+        version = self._table_version()
+        writes_itself = self._writes_records_itself(context)
+        walk: PageWalk[t.Any] = PageWalk(int(self.config["page_size"]))
+        emit_from: dt.datetime | None = None
+        clock_at_start: dt.datetime | None = None
+        created, record_id = (
+            attrgetter(self.created_key),
+            attrgetter(self.primary_keys[0]),
+        )
+        progress = Progress(self.logger, self.name, context)
         workers = self.max_workers
         # Pages requested ahead: twice the workers, so that none idles while a
         # page is emitted; one by one, each page only after the last was emitted.
         ahead = 2 * workers if workers > 1 else 1
-        api_clock_at_start: dt.datetime | None = None
         _ = self.requests_session, self.authenticator  # created before the workers
         with (
             self.get_http_request_counter() as request_counter,
-            PageFetcher(fetch, workers=workers) as fetcher,
+            PageReader(self, context, workers=workers) as reader,
+            _flushed_at_the_end(self),
         ):
             request_counter.with_context(context)
             while (number := walk.next_page) is not None:
                 # Once page 1 has told how many there are, later pages are
                 # requested ahead; the walk still takes them in page order.
-                fetcher.request(walk.pages_ahead(ahead), walk.epoch)
-                page, api_clock = fetcher.take(number, walk.epoch)
+                limit = walk.limit
+                reader.request(
+                    [(ahead_number, limit) for ahead_number in walk.pages_ahead(ahead)],
+                    walk.epoch,
+                )
+                fetched = reader.take((number, limit), walk.epoch)
                 request_counter.increment()
                 self.pages_read += 1
                 if walk.requests == 0:
-                    api_clock_at_start = api_clock
-                try:
-                    new_records = walk.accept(page)
-                except PaginationError as exc:
-                    msg = f"Cannot read ReviewRover's enrollment list safely: {exc}."
-                    raise BadResponseError(msg) from None
-                yield from new_records
-                self._page_emitted()
-        self.retries += pause.retries
+                    clock_at_start = self._api_clock(fetched)
+                    emit_from = self._emit_from(context, clock_at_start)
+                    walk.created_since_start = self._created_since(clock_at_start)
+                    if context and fetched.pagination.total == 0:
+                        self.logger.warning(
+                            "ReviewRover has no %s for %s: check that setting.",
+                            self.name,
+                            ", ".join(f"{k} {v!r}" for k, v in context.items()),
+                        )
+                new_records = self._take(walk, fetched, created, record_id)
+                if emit_from is not None:
+                    updated = attrgetter(self.replication_key)
+                    new_records = [r for r in new_records if updated(r) >= emit_from]
+                if writes_itself:
+                    self._write_records(new_records, version, fetched.received_at)
+                else:
+                    yield from as_builtins(new_records)
+                progress.page_done(walk, fetched.pagination.total, len(new_records))
+        self.retries += reader.pause.retries
         # Pages fetched ahead of a change in the list were fetched again.
-        self.pages_read += fetcher.discarded
-        self.drift_rereads += walk.drift_rereads + fetcher.discarded
+        self.pages_read += reader.discarded
+        self.drift_rereads += walk.drift_rereads + reader.discarded
+        self.inconsistent_rereads += walk.inconsistent_rereads
         if walk.drift_rereads:
             self.logger.info(
                 "The list changed during the sync: %d page(s) read again so that "
-                "no enrollment was skipped.",
+                "no record was skipped.",
                 walk.drift_rereads,
             )
-        self.walk_finished(context, api_clock_at_start)
+        self._walk_finished(context, clock_at_start)
+        if version is not None and not self.is_incremental:
+            self._activate_after_last_partition(context, version)
+
+    def _take(
+        self,
+        walk: PageWalk[t.Any],
+        fetched: FetchedPage,
+        created: t.Callable[[t.Any], t.Any],
+        record_id: t.Callable[[t.Any], t.Any],
+    ) -> list[t.Any]:
+        """Hand a page to the walk, which checks it; return its new records."""
+        if fetched.unknown_fields:
+            self.logger.warning(
+                "ReviewRover sent fields the tap does not know yet, left out of "
+                "the records: %s.",
+                ", ".join(sorted(fetched.unknown_fields)),
+            )
+        records, pagination = fetched.records, fetched.pagination
+        page = Page(
+            number=fetched.number,
+            limit=fetched.limit,
+            records=records,
+            created=list(map(created, records)),
+            ids=list(map(record_id, records)),
+            total=pagination.total,
+            total_pages=pagination.total_pages,
+            reported_number=pagination.page,
+            reported_limit=pagination.limit,
+        )
+        adapted = walk.adapted
+        try:
+            new_records = walk.accept(page)
+        except PaginationError as exc:
+            msg = (
+                f"Cannot read ReviewRover's {self.name} list safely: {exc}. Nothing "
+                "after the last complete sync was taken as read: the bookmark has "
+                "not moved."
+            )
+            raise BadResponseError(msg) from None
+        if walk.adapted != adapted and walk.adapted is not None:
+            how, size = walk.adapted
+            self.logger.warning(
+                "ReviewRover serves at most %d %s a page (%s); reading pages of %d.",
+                size,
+                self.name,
+                "it says so" if how == "declared" else "without saying so",
+                size,
+            )
+        return new_records
+
+    def _writes_records_itself(self, context: Context | None) -> bool:
+        """Whether pages can be written as blocks: the output is the plain record.
+
+        Stream maps, flattening, deselected fields, batch mode, a record limit
+        (the SDK's dry runs) or partition keys the records lack all need the
+        SDK's per-record path.
+        """
+        maps = self.stream_maps
+        return (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == self.name
+            and not maps[0].flattening_enabled
+            and all(self.mask.values())
+            and not self.get_batch_config(self.config)
+            and self.ABORT_AT_RECORD_COUNT is None
+            and set(context or {}) <= set(self.schema["properties"])
+        )
+
+    def _write_records(
+        self,
+        records: list[t.Any],
+        version: int | None,
+        received_at: dt.datetime,
+    ) -> None:
+        if not records:
+            return
+        block = self._record_lines.encode(
+            records, version=version, time_extracted=received_at
+        )
+        sdk_compat.write_message(self, EncodedRecords(block, len(records)))
+        self.records_emitted += len(records)
+        if self._record_counter is not None:
+            self._record_counter.increment(len(records))
+        self.state_manager.is_flushed = False
+
+    @cached_property
+    def _record_lines(self) -> RecordLines:
+        return RecordLines(self.name)
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        # Only on the SDK's per-record path: the walk filtered the records already.
+        self.records_emitted += 1
+        return row
+
+    @override
+    def get_record_counter(
+        self,
+        *,
+        endpoint: str | None = None,
+        log_interval: float = metrics.DEFAULT_LOG_INTERVAL,
+    ) -> metrics.Counter:
+        # Pages written as blocks are counted here, a page at a time.
+        counter = super().get_record_counter(
+            endpoint=endpoint, log_interval=log_interval
+        )
+        self._record_counter = counter
+        return counter
+
+    @override
+    def generate_child_contexts(
+        self,
+        record: dict[str, t.Any],
+        context: Context | None,
+    ) -> Iterable[Context | None]:
+        # No child streams: skip the SDK's per-record context and its copy.
+        return ()
 
     @override
     def log_sync_costs(self) -> None:
@@ -215,113 +514,172 @@ class ReviewRoverStream(RESTStream[int]):
         seconds = time.monotonic() - started if started is not None else 0.0
         self.logger.info(
             "Sync of '%s' done: %d records emitted, %d pages read, %d retries, "
-            "%d drift re-reads, %.1f s.",
+            "%d drift re-reads, %d inconsistent pages re-read, %.1f s.",
             self.name,
             self.records_emitted,
             self.pages_read,
             self.retries,
             self.drift_rereads,
+            self.inconsistent_rereads,
             seconds,
         )
 
-    def _page_emitted(self) -> None:
-        # Records leave in blocks (see SingerOutput); a whole page, at least, goes
-        # out as soon as it is emitted.
-        writer = self._tap.message_writer
-        if isinstance(writer, SingerOutput):
-            writer.flush()
+    # --- The clock, the incremental filter and the bookmark ------------------------
 
-    def walk_finished(
+    @property
+    def is_incremental(self) -> bool:
+        """Whether this sync filters on the bookmark and moves it."""
+        return self.replication_method == "INCREMENTAL"
+
+    def _api_clock(self, page: FetchedPage) -> dt.datetime | None:
+        """The API's clock when the sync started, if it can be believed."""
+        clock = trusted_api_clock(page.api_clock, page.received_at)
+        if clock is None:
+            seen = (
+                "sent no Date header"
+                if page.api_clock is None
+                else f"says it is {format_timestamp(page.api_clock)} while this host "
+                f"says {format_timestamp(page.received_at)}, more than "
+                f"{MAX_CLOCK_SKEW} apart"
+            )
+            self.logger.warning(
+                "ReviewRover %s: its clock is not used for the bookmark, which "
+                "stays where it was so that no update is missed.",
+                seen,
+            )
+        return clock
+
+    def _created_since(self, clock_at_start: dt.datetime | None) -> dt.datetime:
+        """From when a record counts as created during the sync, for the walk."""
+        if clock_at_start is not None:
+            return clock_at_start - BOOKMARK_SAFETY_MARGIN
+        return dt.datetime.now(dt.timezone.utc) - MAX_CLOCK_SKEW
+
+    def _emit_from(
         self,
         context: Context | None,
-        api_clock_at_start: dt.datetime | None,
+        clock_at_start: dt.datetime | None,
+    ) -> dt.datetime | None:
+        """The first ``updated_at`` to emit on an incremental sync (None: all)."""
+        if not self.is_incremental:
+            return None
+        bookmark_text = self.get_context_state(context).get("replication_key_value")
+        bookmark = parse_timestamp(bookmark_text) if bookmark_text else None
+        start_text = self.config.get("start_date")
+        start_date = parse_timestamp(start_text) if start_text else None
+        now = clock_at_start or dt.datetime.now(dt.timezone.utc) + MAX_CLOCK_SKEW
+        since, set_aside = incremental_start(bookmark, start_date, now)
+        if set_aside:
+            self.logger.warning(
+                "The bookmark%s, %s, is later than ReviewRover's clock now (%s): it "
+                "cannot come from a sync that read the list, and would hide every "
+                "update made since. Reading from %s instead.",
+                f" for {dict(context)}" if context else "",
+                bookmark_text,
+                format_timestamp(now),
+                f"start_date ({start_text})" if start_text else "the beginning",
+            )
+        return since
+
+    def _walk_finished(
+        self,
+        context: Context | None,
+        clock_at_start: dt.datetime | None,
     ) -> None:
-        """Hook called once every page of a partition was read and emitted.
-
-        Args:
-            context: The partition, or None.
-            api_clock_at_start: The ``Date`` of the walk's first response.
-        """
-
-    def _fetch_with_retries(
-        self,
-        fetch: FetchPage,
-        context: Context | None,
-        number: int,
-    ) -> tuple[Page, dt.datetime | None]:
-        where = f"page {number} of {self.url_base}{self.path}"
-        try:
-            return fetch(context, number)
-        except RETRIED_ERRORS as exc:
-            msg = (
-                f"Gave up on {where} after {self.backoff_max_tries()} tries; the "
-                f"last one failed with: {describe_failure(exc, timeout=self.timeout)}"
-            )
-            raise RetriesExhaustedError(msg) from None
-        except requests.exceptions.RequestException as exc:
-            msg = f"Could not request {where}: {exc}"
-            raise ReviewRoverError(msg) from None
-
-    def _fetch_page(
-        self,
-        context: Context | None,
-        number: int,
-    ) -> tuple[Page, dt.datetime | None]:
-        """Request one page and read it; one try (retries wrap this).
-
-        Args:
-            context: The partition, or None.
-            number: The page to read.
-
-        Returns:
-            The page, and the API's clock (``Date`` header) when it answered.
-
-        Raises:
-            RetriableAPIError: If the body is not JSON (a truncated body, or an
-                HTML page from a proxy).
-            BadResponseError: If the JSON lacks the documented fields.
-        """
-        request = self.get_http_request(
-            page=PageContext(stream_context=context, next_page_token=number),
+        """Every page of a partition was read: move its bookmark, if incremental."""
+        if not self.is_incremental:
+            return
+        bookmark = next_bookmark(clock_at_start)
+        if bookmark is None:
+            return  # the API's clock was missing or far off (warned already)
+        value = format_timestamp(bookmark)
+        # Every page was read, so every update before the sync started was seen:
+        # the bookmark becomes that moment. The signpost caps the SDK's own
+        # max-seen value (an update made during the sync can be newer) at it.
+        self.state_manager.write_replication_key_signpost(value, context=context)
+        self.state_manager.increment_state(
+            {self.replication_key: value},
+            context=context,
+            replication_key=self.replication_key,
         )
-        prepared = self.build_prepared_request(
-            method=request.method,
-            url=request.url,
-            params=request.encode_params(),
-            headers=request.headers,
-        )
-        response = self._request(prepared, context)
-        try:
-            # msgspec (the SDK's fast JSON) decodes a page about twice as fast.
-            payload = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
-            content_type = response.headers.get("Content-Type", "no content type")
-            msg = (
-                f"page {number}: the API answered {response.status_code} with a body "
-                f"that is not JSON ({content_type}, {len(response.content)} bytes)"
-            )
-            raise RetriableAPIError(msg, response) from None
-        try:
-            page = Page.from_payload(number, payload)
-        except UnexpectedResponseError as exc:
-            msg = f"Unexpected answer from ReviewRover for page {number}: {exc}."
-            raise BadResponseError(msg) from None
-        return page, parse_http_date(response.headers.get("Date"))
 
-    # --- Errors and retries -----------------------------------------------------
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        # The SDK's default ceiling is the tap host's clock, which may be minutes
+        # ahead of the API's; _walk_finished sets the ceiling from the API's clock.
+        return None
+
+    @override
+    def _increment_stream_state(
+        self,
+        latest_record: dict[str, t.Any],
+        *,
+        context: Context | None = None,
+    ) -> None:
+        # The SDK would track the newest updated_at seen, record by record. On a
+        # list ordered by creation that value is no safe bookmark (see
+        # _walk_finished), and tracking it cost CPU on every record.
+        return
+
+    # --- FULL_TABLE versions ------------------------------------------------------
+
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        # The SDK would send ACTIVATE_VERSION before the first record, and a target
+        # retires every older row as soon as it reads it: a FULL_TABLE sync that
+        # failed half-way would leave the table empty, or every row marked
+        # deleted. get_records sends it after the last record instead.
+        return False
+
+    def _table_version(self) -> int | None:
+        """The version every record of this sync carries, if versions are on."""
+        if not self.config.get("emit_activate_version_messages", True):
+            return None
+        if self.get_batch_config(self.config):
+            # A BATCH message can follow the last record; ACTIVATE_VERSION must not
+            # come before it, and the SDK gives no hook after it.
+            self.logger.warning(
+                "ACTIVATE_VERSION is not sent in batch mode: rows deleted in "
+                "ReviewRover stay in the target.",
+            )
+            return None
+        # Every record carries it, incremental ones too: a target retires rows
+        # older than an activated version, and some (Snowflake) never retire a
+        # row that has no version at all.
+        version = sdk_compat.sync_version(self)
+        sdk_compat.set_record_version(self, version)
+        return version
+
+    def _activate_after_last_partition(
+        self, context: Context | None, version: int
+    ) -> None:
+        partitions = self.partitions
+        if not partitions or context == partitions[-1]:
+            # Every record of this copy was written: the target may now retire
+            # rows of older copies (records deleted in ReviewRover).
+            sdk_compat.activate_version(self, version)
+
+    # --- Errors and retries ----------------------------------------------------------
 
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status < requests.codes.bad_request:
+        if status < requests.codes.multiple_choices:
             return
-        if (
-            status == requests.codes.too_many_requests
-            or status >= requests.codes.internal_server_error
-        ):
+        if status in RETRIED_STATUSES or status >= requests.codes.internal_server_error:
+            self._check_retry_after(response)
             raise RetriableAPIError(self.response_error_message(response), response)
         api_says = api_error_message(response)
         because = f": {api_says}" if api_says else ""
+        if status < requests.codes.bad_request:
+            location = response.headers.get("Location", "nowhere")
+            msg = (
+                f"ReviewRover answered {status} {response.reason}, redirecting to "
+                f"{location}; the tap does not follow redirects (they may leave "
+                "https or drop the token). Set api_url to the API's real root."
+            )
+            raise WrongApiUrlError(msg)
         if status in {requests.codes.unauthorized, requests.codes.forbidden}:
             msg = (
                 f"ReviewRover rejected the API token (HTTP {status}{because}). "
@@ -341,6 +699,16 @@ class ReviewRoverStream(RESTStream[int]):
         )
         raise RequestRejectedError(msg)
 
+    def _check_retry_after(self, response: requests.Response) -> None:
+        wait = retry_after_of(response)
+        if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+            msg = (
+                f"ReviewRover answered {response.status_code} and asked to wait "
+                f"{wait:.0f} s before the next request (Retry-After), more than the "
+                f"{MAX_RETRY_AFTER_SECONDS:.0f} s the tap waits. Run the sync later."
+            )
+            raise RetryAfterTooLongError(msg)
+
     @override
     def response_error_message(self, response: requests.Response) -> str:
         api_says = api_error_message(response)
@@ -350,8 +718,16 @@ class ReviewRoverStream(RESTStream[int]):
         return message
 
     @override
+    def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        # The SDK's retry policy, minus backoff's own log lines: backoff_handler
+        # logs one clear line per retry.
+        if not any(isinstance(f, sdk_compat.QuietBackoff) for f in self.logger.filters):
+            self.logger.addFilter(sdk_compat.QuietBackoff())
+        return super().request_decorator(func)
+
+    @override
     def backoff_wait_generator(self) -> Generator[float, BaseException | None, None]:
-        return wait_times(retry_after_of)
+        return wait_times(retry_after_of_exception)
 
     @override
     def backoff_jitter(self, value: float) -> float:
@@ -364,20 +740,21 @@ class ReviewRoverStream(RESTStream[int]):
 
     @override
     def backoff_handler(self, details: Details) -> None:
-        # Called in the thread about to wait: no other request starts meanwhile.
-        if self._shared_pause is not None:
-            self._shared_pause.hold()  # counts the retry too
+        # Called in the thread about to wait; the PageReader passes the attempt
+        # (its page, and the pause its walk shares) by name.
+        attempt = t.cast("Attempt", details["kwargs"]["attempt"])
+        if attempt.abandoned.is_set():
+            raise FetcherClosedError  # the walk is over: do not wait to retry
+        attempt.pause.hold()  # no other request starts meanwhile; counts the retry
         exception = details.get("exception")
         reason = (
             describe_failure(exception, timeout=self.timeout)
             if isinstance(exception, BaseException)
             else "unknown error"
         )
-        args = details.get("args") or ()
-        page = args[-1] if args else "?"  # _fetch_page(context, number)
         self.logger.warning(
             "Request for page %s failed (%s); retrying in %.1f s (try %d of %d).",
-            page,
+            attempt.number,
             reason,
             details.get("wait") or 0.0,
             details["tries"] + 1,
@@ -385,8 +762,33 @@ class ReviewRoverStream(RESTStream[int]):
         )
 
 
-def retry_after_of(exception: BaseException) -> float | None:
-    """The wait an error response asked for with ``Retry-After``, if any.
+@contextlib.contextmanager
+def _flushed_at_the_end(stream: ReviewRoverStream) -> Generator[None, None, None]:
+    """Write out the records held once a walk ends, complete or not."""
+    try:
+        yield
+    finally:
+        sdk_compat.write_message(stream, EndOfRecords())
+
+
+def retry_after_of(response: requests.Response) -> float | None:
+    """The wait a response asked for with ``Retry-After``, if any.
+
+    Args:
+        response: An error response.
+
+    Returns:
+        Seconds, or None.
+    """
+    # An HTTP-date Retry-After is read against the API's own clock when it sent one.
+    sent_at = parse_http_date(response.headers.get("Date")) or dt.datetime.now(
+        dt.timezone.utc,
+    )
+    return parse_retry_after(response.headers.get("Retry-After"), now=sent_at)
+
+
+def retry_after_of_exception(exception: BaseException) -> float | None:
+    """The wait the response behind a failed try asked for, if any.
 
     Args:
         exception: The error of a failed try.
@@ -397,29 +799,4 @@ def retry_after_of(exception: BaseException) -> float | None:
     response = getattr(exception, "response", None)
     if not isinstance(response, requests.Response):
         return None
-    # An HTTP-date Retry-After is read against the API's own clock when it sent one.
-    sent_at = parse_http_date(response.headers.get("Date")) or dt.datetime.now(
-        dt.timezone.utc,
-    )
-    return parse_retry_after(response.headers.get("Retry-After"), now=sent_at)
-
-
-def describe_failure(exception: BaseException, *, timeout: float) -> str:
-    """Say in a few words why a try failed.
-
-    Args:
-        exception: The error of a failed try.
-        timeout: The request timeout in force, in seconds.
-
-    Returns:
-        A short description, free of URLs' credentials and headers.
-    """
-    if isinstance(exception, requests.exceptions.Timeout):
-        return f"no answer within the {timeout:g} s request timeout"
-    if isinstance(exception, requests.exceptions.ChunkedEncodingError):
-        return "the connection closed before the whole body arrived"
-    if isinstance(exception, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "the connection failed or was dropped"
-    if isinstance(exception, RetriableAPIError):
-        return str(exception)
-    return f"{type(exception).__name__}: {exception}"
+    return retry_after_of(response)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk.exceptions import FatalAPIError
-
-if t.TYPE_CHECKING:
-    import requests
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 #: Longest piece of an API error body quoted in a message.
 MAX_QUOTED_CHARS = 300
@@ -37,6 +35,10 @@ class RetriesExhaustedError(ReviewRoverError):
     """A request kept failing with retriable errors."""
 
 
+class RetryAfterTooLongError(ReviewRoverError):
+    """The API asked to wait longer than the tap waits (``Retry-After``)."""
+
+
 class BadResponseError(ReviewRoverError):
     """The API answered 200 with a body the tap cannot use."""
 
@@ -50,7 +52,8 @@ def api_error_message(response: requests.Response) -> str | None:
 
     Understands ``{"error": {"message": ...}}``, ``{"error": "..."}``,
     ``{"message": "..."}`` and ``{"errors": [...]}``; HTML pages and other bodies
-    give None rather than a page of markup.
+    give None rather than a page of markup. Some APIs quote the request back in
+    their errors: the token the request carried is replaced by ``***``.
 
     Args:
         response: The error response.
@@ -60,7 +63,7 @@ def api_error_message(response: requests.Response) -> str | None:
     """
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     message: object = None
     if isinstance(body, dict):
@@ -74,7 +77,15 @@ def api_error_message(response: requests.Response) -> str | None:
     if message is None or message in ("", [], {}):
         return None
     text = message if isinstance(message, str) else str(message)
-    return shorten(text)
+    return shorten(redact(text, _credentials_of(response.request)))
+
+
+def _credentials_of(request: requests.PreparedRequest | None) -> list[str]:
+    if request is None:
+        return []
+    authorization = request.headers.get("Authorization", "")
+    _, _, token = authorization.partition(" ")
+    return [authorization, token]
 
 
 def shorten(text: str) -> str:
@@ -108,3 +119,26 @@ def redact(text: str, secrets: t.Iterable[object]) -> str:
         for form in (repr(secret), str(secret)):
             text = text.replace(form, "'***'" if form.startswith("'") else "***")
     return text
+
+
+def describe_failure(exception: BaseException, *, timeout: float) -> str:
+    """Say in a few words why a try failed.
+
+    Args:
+        exception: The error of a failed try.
+        timeout: The request timeout in force, in seconds.
+
+    Returns:
+        A short description, free of URLs' credentials and headers.
+    """
+    if isinstance(exception, requests.exceptions.Timeout):
+        return f"no whole answer within the {timeout:g} s request timeout"
+    if isinstance(exception, requests.exceptions.ChunkedEncodingError):
+        return "the connection closed before the whole body arrived"
+    if isinstance(exception, requests.exceptions.InvalidURL):
+        return f"an invalid URL ({exception})"
+    if isinstance(exception, (requests.exceptions.ConnectionError, ConnectionError)):
+        return "the connection failed or was dropped"
+    if isinstance(exception, RetriableAPIError):
+        return str(exception)
+    return f"{type(exception).__name__}: {exception}"

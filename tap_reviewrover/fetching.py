@@ -1,7 +1,8 @@
 """Pages fetched ahead on a few threads, handed back in the order they are needed.
 
-:class:`PageFetcher` knows nothing of HTTP or of the list: it calls ``fetch(number)``
-on worker threads and returns each outcome when asked for. Requests carry the page
+:class:`PageFetcher` knows nothing of HTTP or of the list: it calls ``fetch(key)``
+(a page, such as ``(number, limit)``) on worker threads and returns each outcome
+when asked for. Requests carry the page
 walk's *epoch* (see :mod:`tap_reviewrover.paging`): once the walk moves to a newer
 epoch, answers to older requests are dropped, and older requests still queued are
 never sent.
@@ -18,9 +19,10 @@ if t.TYPE_CHECKING:
     from types import TracebackType
 
 T = t.TypeVar("T")
+K = t.TypeVar("K", bound=t.Hashable)
 
-#: A request: (epoch, page number).
-Request = tuple[int, int]
+#: A request: (epoch, page key).
+Request = tuple[int, t.Any]
 
 
 class FetcherClosedError(Exception):
@@ -34,14 +36,14 @@ class _Skipped:
 _SKIPPED = _Skipped()
 
 
-class PageFetcher(t.Generic[T]):
+class PageFetcher(t.Generic[K, T]):
     """Fetches pages on ``workers`` daemon threads; use it as a context manager.
 
     Use it as::
 
         with PageFetcher(fetch, workers=4) as fetcher:
-            fetcher.request(walk.pages_ahead(4), walk.epoch)
-            page = fetcher.take(walk.next_page, walk.epoch)
+            fetcher.request([(2, 100), (3, 100)], walk.epoch)
+            page = fetcher.take((2, 100), walk.epoch)
 
     Attributes:
         discarded: Answers fetched for a request that had gone stale.
@@ -49,7 +51,7 @@ class PageFetcher(t.Generic[T]):
             stop at its next try.
     """
 
-    def __init__(self, fetch: Callable[[int], T], *, workers: int) -> None:
+    def __init__(self, fetch: Callable[[K], T], *, workers: int) -> None:
         """Start the worker threads.
 
         Args:
@@ -75,7 +77,7 @@ class PageFetcher(t.Generic[T]):
         for thread in self._threads:
             thread.start()
 
-    def __enter__(self) -> PageFetcher[T]:
+    def __enter__(self) -> PageFetcher[K, T]:
         """Use the fetcher in a ``with`` block.
 
         Returns:
@@ -99,11 +101,11 @@ class PageFetcher(t.Generic[T]):
         for _ in self._threads:
             self._jobs.put(None)
 
-    def request(self, numbers: Iterable[int], epoch: int) -> None:
+    def request(self, keys: Iterable[K], epoch: int) -> None:
         """Ask for pages not asked for yet in this epoch.
 
         Args:
-            numbers: The pages.
+            keys: The pages.
             epoch: The walk's epoch now; older requests become stale.
         """
         if epoch != self._epoch:
@@ -112,17 +114,17 @@ class PageFetcher(t.Generic[T]):
             stale = [r for r in self._ready if r[0] != epoch]
             for request in stale:
                 self._drop(request, self._ready.pop(request)[0])
-        for number in numbers:
-            request = (epoch, number)
+        for key in keys:
+            request = (epoch, key)
             if request not in self._outstanding:
                 self._outstanding.add(request)
                 self._jobs.put(request)
 
-    def take(self, number: int, epoch: int) -> T:
+    def take(self, key: K, epoch: int) -> T:
         """Wait for the answer to a request made with :meth:`request`.
 
         Args:
-            number: The page.
+            key: The page.
             epoch: The epoch it was requested in.
 
         Returns:
@@ -131,9 +133,9 @@ class PageFetcher(t.Generic[T]):
         Raises:
             KeyError: If the page was not requested in that epoch.
         """
-        wanted = (epoch, number)
+        wanted = (epoch, key)
         if wanted not in self._outstanding:
-            msg = f"page {number} was not requested in epoch {epoch}"
+            msg = f"page {key} was not requested in epoch {epoch}"
             raise KeyError(msg)
         while wanted not in self._ready:
             request, outcome, ok = self._answers.get()

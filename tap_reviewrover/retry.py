@@ -17,7 +17,8 @@ if t.TYPE_CHECKING:
 BASE_WAIT_SECONDS = 1.0
 #: Longest exponential wait, in seconds.
 MAX_EXPONENTIAL_WAIT_SECONDS = 60.0
-#: Longest wait the tap accepts from ``Retry-After`` before giving up waiting.
+#: Longest wait the tap accepts from ``Retry-After``; asked for more, the sync stops
+#: with a clear error rather than sleep for hours.
 MAX_RETRY_AFTER_SECONDS = 600.0
 
 
@@ -33,8 +34,8 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
         Seconds to wait (never negative), or None when the header is absent or
         unreadable.
     """
-    if value is None or not value.strip():
-        return None
+    if value is None or not value.strip() or not value.isascii():
+        return None  # "²" is a digit to str.isdigit, not to the RFC
     text = value.strip()
     if text.isdigit():
         return float(text)
@@ -43,7 +44,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     except ValueError:
         pass
     else:
-        return seconds if seconds >= 0 else None
+        return seconds if 0 <= seconds < float("inf") else None
     moment = parse_http_date(text)
     if moment is None:
         return None
@@ -94,6 +95,8 @@ def wait_times(
         attempt += 1
         asked = retry_after_of(exception) if exception is not None else None
         if asked is not None:
+            # Longer waits stop the sync before they get here (the stream's
+            # validate_response); the cap is the last line of defence.
             exception = yield min(asked, MAX_RETRY_AFTER_SECONDS)
         else:
             exception = yield exponential_wait(attempt, rand=rand)

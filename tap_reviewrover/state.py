@@ -14,8 +14,8 @@ import typing as t
 from tap_reviewrover.errors import InvalidStateError
 from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
 
-STREAM_NAME = "enrollments"
-REPLICATION_KEY = "updated_at"
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def read_state_text(text: str) -> dict[str, t.Any]:
@@ -34,7 +34,7 @@ def read_state_text(text: str) -> dict[str, t.Any]:
         return {}
     try:
         state = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         msg = f"The state file is not valid JSON ({exc}). Fix or remove it."
         raise InvalidStateError(msg) from None
     if not isinstance(state, dict):
@@ -46,11 +46,15 @@ def read_state_text(text: str) -> dict[str, t.Any]:
     return state
 
 
-def check_state(state: object) -> tuple[dict[str, t.Any], list[str]]:
+def check_state(
+    state: object,
+    replication_keys: Mapping[str, str | None],
+) -> tuple[dict[str, t.Any], list[str]]:
     """Check a state before a sync starts from it.
 
     Args:
         state: The decoded state.
+        replication_keys: The tap's streams, each with its replication key.
 
     Returns:
         The state to use, and warnings about what was dropped from it.
@@ -78,63 +82,72 @@ def check_state(state: object) -> tuple[dict[str, t.Any], list[str]]:
             f"not a {type(bookmarks).__name__}."
         )
         raise InvalidStateError(msg)
-    if foreign := sorted(name for name in bookmarks if name != STREAM_NAME):
+    if foreign := sorted(name for name in bookmarks if name not in replication_keys):
         warnings.append(
             f"The state has bookmarks for streams this tap does not have "
             f"({', '.join(foreign)}); they are ignored.",
         )
-    stream_state = bookmarks.get(STREAM_NAME)
-    if stream_state is None:
-        return state, warnings
-    if not isinstance(stream_state, dict):
-        msg = (
-            f"The state's bookmark for '{STREAM_NAME}' must be an object, "
-            f"not a {type(stream_state).__name__}."
+    for stream_name, replication_key in replication_keys.items():
+        stream_state = bookmarks.get(stream_name)
+        if stream_state is None:
+            continue
+        if not isinstance(stream_state, dict):
+            msg = (
+                f"The state's bookmark for '{stream_name}' must be an object, "
+                f"not a {type(stream_state).__name__}."
+            )
+            raise InvalidStateError(msg)
+        where = f"'{stream_name}'"
+        warnings.extend(_check_bookmark(stream_state, replication_key, where=where))
+        warnings.extend(
+            _check_partitions(stream_state.get("partitions"), replication_key, where)
         )
-        raise InvalidStateError(msg)
-    warnings.extend(_check_bookmark(stream_state, where=f"'{STREAM_NAME}'"))
-    warnings.extend(_check_partitions(stream_state.get("partitions")))
     return state, warnings
 
 
-def _check_partitions(partitions: object) -> list[str]:
+def _check_partitions(
+    partitions: object, replication_key: str | None, stream: str
+) -> list[str]:
     if partitions is None:
         return []
     if not isinstance(partitions, list):
-        msg = f"The state's '{STREAM_NAME}.partitions' must be a list."
+        msg = f"The state's {stream} partitions must be a list."
         raise InvalidStateError(msg)
     warnings: list[str] = []
     for partition in partitions:
         context = partition.get("context") if isinstance(partition, dict) else None
         if not isinstance(partition, dict) or not isinstance(context, dict):
             msg = (
-                f"Each of the state's '{STREAM_NAME}.partitions' must be an "
-                "object with a 'context' object."
+                f"Each of the state's {stream} partitions must be an object with "
+                "a 'context' object."
             )
             raise InvalidStateError(msg)
-        where = f"'{STREAM_NAME}' partition {json.dumps(context)}"
-        warnings.extend(_check_bookmark(partition, where=where))
+        where = f"{stream} partition {json.dumps(context)}"
+        warnings.extend(_check_bookmark(partition, replication_key, where=where))
     return warnings
 
 
-def _check_bookmark(bookmark: dict[str, t.Any], *, where: str) -> list[str]:
+def _check_bookmark(
+    bookmark: dict[str, t.Any], replication_key: str | None, *, where: str
+) -> list[str]:
     key = bookmark.get("replication_key")
     value = bookmark.get("replication_key_value")
     if value is None:
         return []
-    if key != REPLICATION_KEY:
+    if key != replication_key:
         bookmark.pop("replication_key", None)
         bookmark.pop("replication_key_value", None)
         warning = (
             f"The state's bookmark for {where} is on {key!r}, not "
-            f"'{REPLICATION_KEY}'; it is ignored and the stream starts from "
+            f"{replication_key!r}; it is ignored and the stream starts from "
             "start_date."
         )
         return [warning]
     if not isinstance(value, str) or not _is_timestamp(value):
         msg = (
             f"The state's bookmark for {where} is {value!r}, which is not an "
-            "ISO 8601 timestamp. Fix the state, or run with --full-refresh."
+            "ISO 8601 timestamp (such as 2025-02-17T02:00:34Z). Fix the state, or "
+            "run with --full-refresh."
         )
         raise InvalidStateError(msg)
     return []

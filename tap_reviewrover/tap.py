@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import ipaddress
 import json
+import os
+import re
 import signal
 import sys
 import typing as t
-from urllib.parse import urlsplit
+from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from tap_reviewrover.errors import ReviewRoverError, redact
 from tap_reviewrover.output import SingerOutput
+from tap_reviewrover.redaction import REDACTOR
 from tap_reviewrover.state import check_state, read_state_text
 from tap_reviewrover.streams import EnrollmentsStream
 from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
@@ -24,6 +30,7 @@ from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import click
     from singer_sdk.streams import Stream
 
 DEFAULT_API_URL = "https://dashboard.reviewrover.co/api"
@@ -89,7 +96,10 @@ SETTINGS = th.PropertiesList(
         th.NumberType(exclusive_minimum=0, maximum=600),
         default=60,
         title="Request Timeout",
-        description="Seconds to wait for each API response before retrying.",
+        description=(
+            "Seconds a whole response may take (connecting, headers and body) "
+            "before the try fails and is retried."
+        ),
     ),
     th.Property(
         "max_retries",
@@ -119,6 +129,17 @@ SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
+        "max_requests_per_second",
+        th.NumberType(exclusive_minimum=0, maximum=1000),
+        title="Max Requests Per Second",
+        description=(
+            "A request rate the tap never exceeds, for an API limit you know. "
+            "Without it the tap learns the rate from the API: it slows down on "
+            "each 429 (and as RateLimit headers say) and speeds up again while "
+            "none come."
+        ),
+    ),
+    th.Property(
         "emit_activate_version_messages",
         th.BooleanType,
         default=True,
@@ -139,6 +160,16 @@ SECRET_SETTINGS = tuple(
     for name, schema in SETTINGS.to_dict()["properties"].items()
     if schema.get("secret")
 )
+#: Settings that have a default: null is no way to ask for it.
+DEFAULTED_SETTINGS = {
+    name: schema["default"]
+    for name, schema in SETTINGS.to_dict()["properties"].items()
+    if "default" in schema
+}
+#: Prefix of the environment variables read with ``--config ENV``.
+ENV_PREFIX = "TAP_REVIEWROVER_"
+#: The most a config, state or catalog file may nest (JSON that deep is no config).
+MAX_JSON_DEPTH = 100
 
 
 class TapReviewRover(Tap):
@@ -161,28 +192,44 @@ class TapReviewRover(Tap):
             ConfigValidationError: If a setting is invalid. Its messages never
                 include the auth token.
         """
+        config = kwargs.get("config")
+        if isinstance(config, dict):
+            for name in SECRET_SETTINGS:
+                REDACTOR.add(config.get(name))
+        REDACTOR.add(os.environ.get(f"{ENV_PREFIX}AUTH_TOKEN"))
+        REDACTOR.install()
+        if kwargs.get("parse_env_config") and (errors := environment_errors()):
+            raise self._config_error(errors, {})
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
             # Report the checks below too, so that one run lists every problem.
             errors = [*exc.errors, *settings_errors(self.config)]
-            raise self._config_error(errors) from None
+            raise self._config_error(errors, self.config) from None
+        for name in SECRET_SETTINGS:
+            REDACTOR.add(self.config.get(name))
         if kwargs.get("validate_config", True) and (
             errors := settings_errors(self.config)
         ):
-            raise self._config_error(errors)
+            raise self._config_error(errors, self.config)
+        for warning in unknown_settings(self.config, self.config_jsonschema):
+            self.logger.warning(warning)
 
-    def _config_error(self, errors: list[str]) -> ConfigValidationError:
+    @staticmethod
+    def _config_error(
+        errors: list[str], config: t.Mapping[str, t.Any]
+    ) -> ConfigValidationError:
         # The SDK quotes rejected values as they are: hide the secret ones.
-        secrets = [self.config.get(name) for name in SECRET_SETTINGS]
+        secrets = [config.get(name) for name in SECRET_SETTINGS]
         return ConfigValidationError(
             "Config validation failed",
-            errors=[redact(error, secrets) for error in errors],
+            errors=[redact(REDACTOR.redact(error), secrets) for error in errors],
         )
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        checked, warnings = check_state(state)
+        keys = {stream.name: stream.replication_key for stream in self.streams.values()}
+        checked, warnings = check_state(state, keys)
         for warning in warnings:
             self.logger.warning(warning)
         super().load_state(checked)
@@ -193,11 +240,21 @@ class TapReviewRover(Tap):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        # The SDK writes the last STATE (which still holds the previous bookmark,
-        # see EnrollmentsStream.walk_finished) and exits 0: an orchestrator would
-        # count the stopped sync as a success. Exit as a signal-killed command.
+        # The SDK writes the last STATE (which still holds the previous bookmark:
+        # bookmarks move only when a walk is complete) and exits 0, so that an
+        # orchestrator would count the stopped sync as a success; and it would
+        # write that STATE in the middle of a block of records being written out.
+        # Stop once the block is out, and exit as a signal-killed command.
+        writer = self.message_writer
+        if isinstance(writer, SingerOutput) and writer.defer_stop(
+            lambda: self._stop(signum)
+        ):
+            return
+        self._stop(signum)
+
+    def _stop(self, signum: int) -> None:
         try:
-            super()._handle_termination(signum, frame)
+            super()._handle_termination(signum, None)
         except SystemExit:
             self.logger.error(  # noqa: TRY400 - a stop, not a crash: no traceback
                 "Stopped by %s before the sync finished; the state it wrote keeps "
@@ -205,6 +262,33 @@ class TapReviewRover(Tap):
                 signal.Signals(signum).name,
             )
             sys.exit(128 + signum)
+
+    @classmethod
+    @override
+    def cb_config(
+        cls,
+        ctx: click.Context,
+        param: click.Option,
+        value: tuple[str, ...],
+    ) -> t.Any:
+        """Read the ``--config`` files, with a clear error for a bad one.
+
+        Args:
+            ctx: The click context.
+            param: The ``--config`` option.
+            value: The paths, or ``ENV``.
+
+        Returns:
+            The SDK's config input.
+        """
+        # The SDK's own reading raises a bare FileNotFoundError or JSON error.
+        config_input = super().cb_config(
+            ctx, param, tuple(v for v in value if v == "ENV")
+        )
+        for path in value:
+            if path != "ENV":
+                config_input.config.update(read_config_file(path))
+        return config_input
 
     @classmethod
     @override
@@ -217,7 +301,7 @@ class TapReviewRover(Tap):
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
     ) -> None:
-        """Run the tap; print errors the user can act on as one line, no traceback.
+        """Run the tap, reading the state and catalog files with clear errors.
 
         Args:
             about: Display package metadata and settings.
@@ -226,19 +310,158 @@ class TapReviewRover(Tap):
             state: The ``--state`` file.
             catalog: The ``--catalog`` file.
         """
-        try:
-            if state is not None:
-                state = io.StringIO(json.dumps(read_state_text(state.read())))
-            super().invoke(
-                about=about,
-                about_format=about_format,
-                config=config,
-                state=state,
-                catalog=catalog,
+        if state is not None:
+            state = io.StringIO(json.dumps(read_state_text(read_text(state, "state"))))
+        if catalog is not None:
+            text = read_text(catalog, "catalog")
+            catalog = io.StringIO(json.dumps(read_json(text, "catalog file")))
+        super().invoke(
+            about=about,
+            about_format=about_format,
+            config=config,
+            state=state,
+            catalog=catalog,
+        )
+
+
+def main() -> None:
+    """Run the tap as ``tap-reviewrover``, with errors as one line.
+
+    Every error the user can act on is one line on stderr and exit status 1,
+    never a traceback (that goes to the log at DEBUG).
+    """
+    command = TapReviewRover.cli  # sets up logging
+    logger = TapReviewRover.logger
+    try:
+        command.main(prog_name=TapReviewRover.name)
+    except ReviewRoverError as exc:
+        logger.error("%s", exc)  # noqa: TRY400 - the message is the point
+        sys.exit(1)
+    except Exception as exc:
+        logger.debug("The error, in full:", exc_info=True)
+        logger.error(  # noqa: TRY400 - the traceback is at DEBUG
+            "The tap stopped on an unexpected error: %s: %s (set "
+            "TAP_REVIEWROVER_LOGLEVEL=DEBUG for the traceback).",
+            type(exc).__name__,
+            exc,
+        )
+        sys.exit(1)
+
+
+def read_text(file: t.IO[str], what: str) -> str:
+    """Read a ``--state`` or ``--catalog`` file as UTF-8 text.
+
+    Args:
+        file: The open file.
+        what: What it is, for the message.
+
+    Returns:
+        Its text.
+
+    Raises:
+        ReviewRoverError: If it is not UTF-8 text.
+    """
+    try:
+        return file.read()
+    except UnicodeDecodeError as exc:
+        msg = f"The {what} file is not UTF-8 text ({exc.reason} at byte {exc.start})."
+        raise ReviewRoverError(msg) from None
+
+
+def read_json(text: str, what: str) -> t.Any:  # noqa: ANN401 - any JSON
+    """Decode a JSON file's text, with a clear error.
+
+    Args:
+        text: The text.
+        what: What it is, for the message, such as ``config file config.json``.
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        ReviewRoverError: If the text is not JSON.
+    """
+    if not text.strip():
+        msg = f"The {what} is empty."
+        raise ReviewRoverError(msg)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        msg = f"The {what} is not valid JSON ({exc})."
+        raise ReviewRoverError(msg) from None
+
+
+def read_config_file(path: str) -> dict[str, t.Any]:
+    """Read one ``--config`` file.
+
+    Args:
+        path: Its path.
+
+    Returns:
+        The settings in it.
+
+    Raises:
+        ReviewRoverError: If it is missing, unreadable, not UTF-8, not JSON, or
+            not a JSON object.
+    """
+    what = f"config file {path}"
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        msg = f"The {what} does not exist."
+        raise ReviewRoverError(msg) from None
+    except IsADirectoryError:
+        msg = f"The {what} is a directory, not a file."
+        raise ReviewRoverError(msg) from None
+    except OSError as exc:
+        msg = f"The {what} cannot be read ({exc.strerror})."
+        raise ReviewRoverError(msg) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"The {what} is not UTF-8 text ({exc.reason} at byte {exc.start})."
+        raise ReviewRoverError(msg) from None
+    config = read_json(text, what)
+    if not isinstance(config, dict):
+        msg = (
+            f"The {what} must hold a JSON object of settings, such as "
+            f'{{"auth_token": "..."}}, not a {type(config).__name__}.'
+        )
+        raise ReviewRoverError(msg)
+    return config
+
+
+def environment_errors(environ: t.Mapping[str, str] | None = None) -> list[str]:
+    """Check the ``TAP_REVIEWROVER_*`` variables the SDK would convert blindly.
+
+    Args:
+        environ: The environment (this process's by default).
+
+    Returns:
+        One message per variable that is not what its setting needs.
+    """
+    environ = os.environ if environ is None else environ
+    errors = []
+    for name, schema in SETTINGS.to_dict()["properties"].items():
+        variable = ENV_PREFIX + name.upper()
+        value = environ.get(variable)
+        if value is None:
+            continue
+        kinds = schema.get("type", [])
+        if "integer" in kinds and not re.fullmatch(r"[+-]?\d+", value.strip()):
+            errors.append(f"{variable} must be a whole number, not {value!r}")
+        elif "array" in kinds and not _is_json_list(value):
+            errors.append(
+                f'{variable} must be a JSON list such as ["a", "b"], not {value!r}'
             )
-        except ReviewRoverError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the point
-            sys.exit(1)
+    return errors
+
+
+def _is_json_list(value: str) -> bool:
+    try:
+        return isinstance(json.loads(value), list)
+    except ValueError:
+        return False
 
 
 def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -250,10 +473,20 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     Returns:
         One message per problem; empty when all is well.
     """
-    errors: list[str] = []
+    errors: list[str] = [
+        f"{name} must not be null: leave it out for the default ({default})"
+        for name, default in DEFAULTED_SETTINGS.items()
+        if name in config and config[name] is None
+    ]
     api_url = config.get("api_url", DEFAULT_API_URL)
     if isinstance(api_url, str) and (problem := api_url_problem(api_url)):
         errors.append(problem)
+    token = config.get("auth_token")
+    if isinstance(token, str) and (problem := header_value_problem(token.strip())):
+        errors.append(f"auth_token {problem}")
+    user_agent = config.get("user_agent")
+    if isinstance(user_agent, str) and (problem := header_value_problem(user_agent)):
+        errors.append(f"user_agent {problem}")
     start_date = config.get("start_date")
     if isinstance(start_date, str):
         try:
@@ -263,17 +496,68 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
                 f"start_date must be an ISO 8601 date or date-time such as "
                 f"2025-02-10 or 2025-02-10T00:00:00Z, not {start_date!r}",
             )
-    campaign_ids = config.get("campaign_ids") or []
-    if len(set(campaign_ids)) != len(campaign_ids):
+    campaign_ids = config.get("campaign_ids")
+    if (
+        isinstance(campaign_ids, list)
+        and all(isinstance(campaign_id, str) for campaign_id in campaign_ids)
+        and len(set(campaign_ids)) != len(campaign_ids)
+    ):
         errors.append("campaign_ids lists the same campaign more than once")
     return errors
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot go in an HTTP header, if it cannot.
+
+    Args:
+        value: The value (a token, a user agent).
+
+    Returns:
+        A message, or None when the value is fine.
+    """
+    if not value:
+        return "is empty"
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):  # noqa: PLR2004 - control characters
+        return "contains control characters (such as a line break inside it)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "contains characters an HTTP header cannot carry (outside Latin-1)"
+    return None
+
+
+def unknown_settings(
+    config: t.Mapping[str, t.Any], config_jsonschema: t.Mapping[str, t.Any]
+) -> list[str]:
+    """Warnings for settings the tap does not have (a typo such as ``pagesize``).
+
+    Args:
+        config: The tap's settings.
+        config_jsonschema: The tap's config schema, with the SDK's own settings.
+
+    Returns:
+        One warning per unknown setting.
+    """
+    known = list(config_jsonschema.get("properties", {}))
+    warnings = []
+    for name in config:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        warnings.append(f"Unknown setting '{name}' is ignored.{hint}")
+    return warnings
 
 
 def api_url_problem(api_url: str) -> str | None:
     """Why ``api_url`` cannot be used, if it cannot.
 
-    Plain ``http://`` would send the token in clear text, so it is allowed only
-    for loopback hosts (the local sandbox).
+    Checked with the parser ``requests`` itself uses (urllib3's ``parse_url``), so
+    that what is checked is where the token goes: a backslash or a user-info
+    trick cannot pass a remote host as the loopback one. Plain ``http://`` would
+    send the token in clear text, so it is allowed only for loopback hosts (the
+    local sandbox). A user name or password in the URL is refused (and not
+    printed): the token is the only credential.
 
     Args:
         api_url: The setting's value.
@@ -281,15 +565,26 @@ def api_url_problem(api_url: str) -> str | None:
     Returns:
         A message, or None when the URL is fine.
     """
-    parts = urlsplit(api_url)
-    host = parts.hostname or ""
+    example = f"api_url must be an https:// URL such as {DEFAULT_API_URL}"
+    try:
+        parts = parse_url(api_url)
+    except LocationParseError:
+        return example
+    if parts.auth is not None:
+        return (
+            "api_url must not contain a user name or password (user:password@...); "
+            "the API token goes in auth_token"
+        )
+    host = (parts.host or "").strip("[]")
     if parts.scheme not in {"http", "https"} or not host:
-        return f"api_url must be an https:// URL such as {DEFAULT_API_URL}"
+        return example
+    if "\\" in api_url or any(character.isspace() for character in api_url):
+        return example
     if parts.scheme == "https" or _is_loopback(host):
         return None
     return (
         "api_url must use https:// (plain http:// would send the token "
-        f"unencrypted; it is allowed only for localhost): {api_url}"
+        f"unencrypted; it is allowed only for localhost): {parts.url}"
     )
 
 

@@ -6,7 +6,6 @@ Pure functions only; the stream calls them and the unit tests pin them down.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 from email.utils import parsedate_to_datetime
 
 #: How far before the API's clock at the start of a sync the next bookmark is set.
@@ -14,8 +13,10 @@ from email.utils import parsedate_to_datetime
 #: the page was read, and the API's web and database servers need not agree to the
 #: millisecond; a minute of overlap costs a few re-emitted rows, never a lost one.
 BOOKMARK_SAFETY_MARGIN = dt.timedelta(seconds=60)
-#: Characters in the API's usual timestamp form, ``2025-02-17T02:00:34Z``.
-API_FORM_LENGTH = 20
+#: How far the API's ``Date`` may be from this host's clock and still give the
+#: bookmark (see :func:`trusted_api_clock`). Real clocks agree within seconds; an
+#: hour leaves room for a badly kept host without trusting a broken ``Date``.
+MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 
 
 class InvalidTimestampError(ValueError):
@@ -27,6 +28,9 @@ def parse_timestamp(value: str) -> dt.datetime:
 
     A date alone means midnight UTC; a date-time without an offset is taken as UTC.
     ``Z`` is accepted on every supported Python (3.10's ``fromisoformat`` lacks it).
+    Strict on purpose, as these values come from settings and state files: no
+    surrounding spaces, an upper-case ``T`` and ``Z``, and a moment that exists in
+    UTC (``0001-01-01T00:00:00+01:00`` does not).
 
     Args:
         value: Text such as ``2025-02-17``, ``2025-02-17T02:00:34Z`` or
@@ -36,21 +40,27 @@ def parse_timestamp(value: str) -> dt.datetime:
         The moment, in UTC.
 
     Raises:
-        InvalidTimestampError: If the text is not an ISO 8601 date or date-time.
+        InvalidTimestampError: If the text is not such a date or date-time.
     """
-    text = value.strip() if isinstance(value, str) else ""
-    if text[-1:] in {"Z", "z"}:
+    text = value if isinstance(value, str) else ""
+    if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    # fromisoformat accepts "2025-02-17 02:00" too; ISO 8601 wants the "T".
-    if len(text) < 10 or (len(text) > 10 and text[10] not in "Tt"):  # noqa: PLR2004
+    # fromisoformat accepts "2025-02-17 02:00" and more; ISO 8601 wants the "T".
+    if (
+        len(text) < 10  # noqa: PLR2004 - YYYY-MM-DD
+        or (len(text) > 10 and text[10] != "T")  # noqa: PLR2004
+        or not text.isascii()
+        or text != text.strip()
+        or not text[:4].isdigit()
+    ):
         raise InvalidTimestampError(value)
     try:
         parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.timezone.utc)
+        return parsed.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         raise InvalidTimestampError(value) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
 
 
 def format_timestamp(moment: dt.datetime) -> str:
@@ -108,42 +118,55 @@ def next_bookmark(api_clock_at_start: dt.datetime | None) -> dt.datetime | None:
     return api_clock_at_start - BOOKMARK_SAFETY_MARGIN
 
 
-def is_api_form(value: str) -> bool:
-    """Whether ``value`` looks like the API's usual ``YYYY-MM-DDTHH:MM:SSZ``.
+def trusted_api_clock(
+    api_clock: dt.datetime | None,
+    host_now: dt.datetime,
+) -> dt.datetime | None:
+    """The API's clock, if it is close enough to this host's to be believed.
 
-    Text in that one fixed-width form sorts exactly like the moments it names, so
-    hot paths may compare it without parsing.
-
-    Args:
-        value: A timestamp as the API sent it.
-
-    Returns:
-        True for the fixed-width UTC form.
-    """
-    return len(value) == API_FORM_LENGTH and value[19] == "Z" and value[10] == "T"
-
-
-def updated_since(since: dt.datetime) -> t.Callable[[str], bool]:
-    """Build the per-record test "was this updated at or after ``since``?".
-
-    It runs once per record on every sync (every sync reads every page), so the
-    API's usual ``YYYY-MM-DDTHH:MM:SSZ`` form is compared as text, which orders
-    exactly like the moments it names. ``since`` is rounded down to the second for
-    that comparison: a record from the same second is kept, never dropped. Any
-    other form is parsed.
+    The bookmark is taken from the API's clock, not the host's, because the host
+    may be minutes off. But a ``Date`` far from the host's clock (a proxy with a
+    broken clock, a jump) would set a bookmark that hides every update until the
+    real clock catches up, so beyond :data:`MAX_CLOCK_SKEW` it is not used.
 
     Args:
-        since: The bookmark or start date.
+        api_clock: The ``Date`` of a response, if it had one.
+        host_now: This host's clock when the response arrived.
 
     Returns:
-        A function of an ``updated_at`` value.
+        ``api_clock``, or None when it is missing or too far off.
     """
-    since_utc = since.astimezone(dt.timezone.utc)
-    since_text = since_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if api_clock is None or abs(api_clock - host_now) > MAX_CLOCK_SKEW:
+        return None
+    return api_clock
 
-    def is_at_or_after(value: str) -> bool:
-        if is_api_form(value):
-            return value >= since_text
-        return parse_timestamp(value) >= since_utc
 
-    return is_at_or_after
+def incremental_start(
+    bookmark: dt.datetime | None,
+    start_date: dt.datetime | None,
+    now: dt.datetime,
+) -> tuple[dt.datetime | None, bool]:
+    """From which ``updated_at`` an incremental sync emits records.
+
+    Normally the later of the bookmark and ``start_date``. A bookmark later than
+    the API's clock now cannot have been set by a sync that read the list before
+    now (a state edited by hand, or written after the API's clock jumped ahead):
+    every update since the real last sync would sit before it and be skipped, so
+    the sync reads from ``start_date`` instead (everything, without one).
+
+    Args:
+        bookmark: The state's bookmark, if any.
+        start_date: The ``start_date`` setting, if any.
+        now: The API's clock now (this host's when the API's is not trusted).
+
+    Returns:
+        The first ``updated_at`` to emit (None: every record), rounded down to the
+        second (the API's timestamps have no fraction: a record from the same
+        second is kept, never dropped), and whether the bookmark was set aside for
+        lying in the future.
+    """
+    set_aside = bookmark is not None and bookmark > now
+    candidates = [start_date] if set_aside else [bookmark, start_date]
+    moments = [moment for moment in candidates if moment is not None]
+    since = max(moments).replace(microsecond=0) if moments else None
+    return since, set_aside

@@ -8,15 +8,14 @@ import json
 import os
 import subprocess
 import sys
-import types
 import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-import backoff._sync
 import pytest
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
+from tap_reviewrover import sdk_compat
 from tap_reviewrover.tap import TapReviewRover
 
 if t.TYPE_CHECKING:
@@ -130,6 +129,36 @@ def sync(
     return SyncOutput(parse_messages(buffer.read()))
 
 
+#: Output of the command-line runs of the current test (see ``no_token_anywhere``).
+_CLI_OUTPUT: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_token_anywhere(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """Fail any test whose output shows the API token, in any form.
+
+    Scans every log record, everything written to stdout and stderr (fd level),
+    and the output of every command-line run, raw and in its ``Bearer`` form.
+    """
+    _CLI_OUTPUT.clear()
+    yield
+    captured = capfd.readouterr()
+    outputs = {
+        "logs": caplog.text,
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "command-line runs": "\n".join(_CLI_OUTPUT),
+    }
+    # Re-emit what was captured, so that a failing test still shows it.
+    sys.stdout.write(captured.out)
+    sys.stderr.write(captured.err)
+    for where, text in outputs.items():
+        assert TOKEN not in text, f"the API token shows in the test's {where}"
+
+
 @dataclass
 class CliRun:
     """A finished command-line run of the tap."""
@@ -179,6 +208,7 @@ def run_cli(
         env={**clean_env(), **(env or {})},
         check=False,
     )
+    _CLI_OUTPUT.extend([completed.stdout, completed.stderr])
     return CliRun(completed.returncode, completed.stdout, completed.stderr)
 
 
@@ -186,9 +216,5 @@ def run_cli(
 def waits(monkeypatch: MonkeyPatch) -> list[float]:
     """Record the waits between retries instead of sleeping them."""
     recorded: list[float] = []
-    monkeypatch.setattr(
-        backoff._sync,
-        "time",
-        types.SimpleNamespace(sleep=recorded.append),
-    )
+    sdk_compat.replace_retry_sleep(monkeypatch.setattr, recorded.append)
     return recorded

@@ -17,10 +17,10 @@ OWN_SETTINGS = set(SETTINGS.to_dict()["properties"])
 
 
 def test_the_readme_settings_table_is_the_one_about_prints(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     TapReviewRover.print_about("markdown")
-    about = capsys.readouterr().out
+    about = capfd.readouterr().out
     table = re.search(r"\| Setting \|.*?\n\n", about, re.DOTALL)
     assert table is not None
     readme = (ROOT / "README.md").read_text()

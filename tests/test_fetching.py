@@ -61,8 +61,13 @@ def test_a_failed_fetch_is_raised_when_its_page_is_taken() -> None:
             fetcher.take(3, epoch=0)
 
 
+def same_number(number: int) -> int:
+    """A fetch whose answer is the page number."""
+    return number
+
+
 def test_answers_from_an_older_epoch_are_dropped_and_counted() -> None:
-    with PageFetcher(lambda number: number, workers=2) as fetcher:
+    with PageFetcher(same_number, workers=2) as fetcher:
         fetcher.request([2, 3], epoch=0)
         assert fetcher.take(2, epoch=0) == 2
         # The list moved: page 3 is wanted again, asked for after the change.
@@ -73,7 +78,7 @@ def test_answers_from_an_older_epoch_are_dropped_and_counted() -> None:
 
 def test_taking_a_page_that_was_not_requested_is_a_programming_error() -> None:
     with (
-        PageFetcher(lambda number: number, workers=1) as fetcher,
+        PageFetcher(same_number, workers=1) as fetcher,
         pytest.raises(KeyError),
     ):
         fetcher.take(5, epoch=0)

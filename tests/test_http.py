@@ -5,18 +5,18 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-import types
 import typing as t
 
-import backoff._sync
 import pytest
 import requests
 from reviewrover_sandbox import Fault
 
+from tap_reviewrover import sdk_compat
 from tap_reviewrover.errors import (
     BadResponseError,
     RequestRejectedError,
     RetriesExhaustedError,
+    RetryAfterTooLongError,
     TokenRejectedError,
     WrongApiUrlError,
 )
@@ -53,7 +53,7 @@ def test_429_with_an_http_date_is_read_on_the_api_clock(
     sandbox: SandboxServer,
     waits: list[float],
 ) -> None:
-    sandbox.clock.offset_seconds = -7200  # the API is two hours behind this host
+    sandbox.clock.offset_seconds = -1800  # the API is half an hour behind this host
     retry_at = sandbox.clock.now().timestamp() + 30
     header = email.utils.formatdate(retry_at, usegmt=True)
     sandbox.faults.add(Fault.status(429, headers={"Retry-After": header}), page=2)
@@ -74,10 +74,23 @@ def test_429_without_retry_after_backs_off_exponentially(
     assert 2.0 <= waits[2] <= 4.0
 
 
-def test_a_huge_retry_after_is_capped(
+def test_a_retry_after_longer_than_the_tap_waits_stops_the_sync_at_once(
     sandbox: SandboxServer, waits: list[float]
 ) -> None:
-    sandbox.faults.add(Fault.status(429, headers={"Retry-After": "86400"}))
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": "86400"}), page=2)
+    with pytest.raises(RetryAfterTooLongError, match="asked to wait 86400 s") as caught:
+        sync(tap_config(sandbox))
+    assert f"more than the {MAX_RETRY_AFTER_SECONDS:.0f} s the tap waits" in str(
+        caught.value
+    )
+    assert waits == []
+
+
+def test_a_retry_after_up_to_the_cap_is_waited(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    cap = f"{MAX_RETRY_AFTER_SECONDS:.0f}"
+    sandbox.faults.add(Fault.status(429, headers={"Retry-After": cap}), page=2)
     assert_complete_sync(sandbox, tap_config(sandbox))
     assert waits == [MAX_RETRY_AFTER_SECONDS]
 
@@ -127,7 +140,9 @@ def test_timeouts_that_persist_say_so(
     sandbox: SandboxServer, waits: list[float]
 ) -> None:
     sandbox.faults.add(Fault.slow(1.0), times=100)
-    with pytest.raises(RetriesExhaustedError, match=r"no answer within the 0\.2 s"):
+    with pytest.raises(
+        RetriesExhaustedError, match=r"no whole answer within the 0\.2 s"
+    ):
         sync(tap_config(sandbox, max_retries=1, request_timeout=0.2))
     assert len(waits) == 1
 
@@ -203,20 +218,31 @@ def test_an_api_that_ignores_the_page_parameter_is_an_error_not_a_short_sync(
 ) -> None:
     body = first_page_body(sandbox)
     body["pagination"]["page"] = 2  # it even claims to be page 2
-    sandbox.faults.add(Fault.status(200, body=body), page=2)
-    with pytest.raises(BadResponseError, match="repeats the enrollments"):
+    sandbox.faults.add(Fault.status(200, body=body), page=2, times=10)
+    with pytest.raises(BadResponseError, match="repeats records already read"):
         sync(tap_config(sandbox))
 
 
 def test_an_answer_for_another_page_is_an_error(sandbox: SandboxServer) -> None:
-    sandbox.faults.add(Fault.status(200, body=first_page_body(sandbox)), page=3)
-    with pytest.raises(BadResponseError, match="asked for page 3 but the API answered"):
+    body = first_page_body(sandbox)
+    sandbox.faults.add(Fault.status(200, body=body), page=3, times=10)
+    with pytest.raises(
+        BadResponseError,
+        match=r"asked for page 3 but the API answered with page 1 \(read 3 times\)",
+    ):
         sync(tap_config(sandbox))
+
+
+def test_an_answer_for_another_page_once_is_read_again(sandbox: SandboxServer) -> None:
+    sandbox.faults.add(Fault.status(200, body=first_page_body(sandbox)), page=3)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    page_three = [r for r in sandbox.requests if r.query.get("page") == "3"]
+    assert len(page_three) >= 2
 
 
 def test_a_body_without_pagination_is_named(sandbox: SandboxServer) -> None:
     sandbox.faults.add(Fault.status(200, body={"enrollments": []}), page=2)
-    with pytest.raises(BadResponseError, match="no 'pagination' object"):
+    with pytest.raises(BadResponseError, match="missing required field `pagination`"):
         sync(tap_config(sandbox))
 
 
@@ -268,7 +294,7 @@ def test_while_one_request_waits_to_retry_no_other_request_starts(
         pauses.append((began, time.monotonic()))
         assert seconds == 7
 
-    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=sleep))
+    sdk_compat.replace_retry_sleep(monkeypatch.setattr, sleep)
     sandbox.faults.add(Fault.status(429, headers={"Retry-After": "7"}), page=2)
     for page in (3, 4, 5):
         sandbox.faults.add(Fault.slow(0.2), page=page)

@@ -7,6 +7,8 @@ import pytest
 from tap_reviewrover.errors import InvalidStateError
 from tap_reviewrover.state import check_state, read_state_text
 
+#: The tap's streams and their replication keys.
+STREAMS = {"enrollments": "updated_at"}
 BOOKMARK = {
     "replication_key": "updated_at",
     "replication_key_value": "2025-03-01T00:00:00Z",
@@ -29,7 +31,7 @@ BOOKMARK = {
     ],
 )
 def test_good_states_pass_unchanged_and_silently(state: dict[str, object]) -> None:
-    checked, warnings = check_state(state)
+    checked, warnings = check_state(state, STREAMS)
     assert warnings == []
     assert checked == (state or {"bookmarks": {}})
 
@@ -77,7 +79,7 @@ def test_states_that_would_resume_wrongly_are_clear_errors(
     problem: str,
 ) -> None:
     with pytest.raises(InvalidStateError, match=problem):
-        check_state(state)
+        check_state(state, STREAMS)
 
 
 def test_a_bookmark_on_another_key_is_dropped_with_a_warning() -> None:
@@ -86,7 +88,7 @@ def test_a_bookmark_on_another_key_is_dropped_with_a_warning() -> None:
             "enrollments": {"replication_key": "id", "replication_key_value": 12},
         },
     }
-    checked, warnings = check_state(state)
+    checked, warnings = check_state(state, STREAMS)
     assert checked == {"bookmarks": {"enrollments": {}}}
     assert len(warnings) == 1
     assert "is on 'id', not 'updated_at'" in warnings[0]
@@ -94,7 +96,7 @@ def test_a_bookmark_on_another_key_is_dropped_with_a_warning() -> None:
 
 def test_bookmarks_of_other_streams_are_kept_but_named() -> None:
     state = {"bookmarks": {"contacts": {"replication_key_value": "x"}}}
-    checked, warnings = check_state(state)
+    checked, warnings = check_state(state, STREAMS)
     assert checked == state
     assert warnings == [
         (
@@ -105,7 +107,7 @@ def test_bookmarks_of_other_streams_are_kept_but_named() -> None:
 
 
 def test_a_state_without_bookmarks_is_ignored_with_a_warning() -> None:
-    checked, warnings = check_state({"currently_syncing": "x"})
+    checked, warnings = check_state({"currently_syncing": "x"}, STREAMS)
     assert checked == {"bookmarks": {}}
     assert "no 'bookmarks' object" in warnings[0]
 

@@ -50,7 +50,7 @@ def test_an_empty_account_takes_one_request(empty_sandbox: SandboxServer) -> Non
 def test_the_final_state_is_a_plain_bookmark_from_the_api_clock(
     sandbox: SandboxServer,
 ) -> None:
-    sandbox.clock.offset_seconds = -3600  # the API's clock is an hour behind ours
+    sandbox.clock.offset_seconds = -1800  # the API's clock is half an hour behind ours
     before = sandbox.clock.now().replace(microsecond=0)
     output = sync(tap_config(sandbox))
     after = sandbox.clock.now()
@@ -240,10 +240,10 @@ def sync_catalog(sandbox: SandboxServer) -> dict[str, t.Any]:
 
 
 def test_no_sync_dates_are_parsed_from_the_host_clock(sandbox: SandboxServer) -> None:
-    # A tap host a day ahead must not push the bookmark past the API's clock.
-    sandbox.clock.offset_seconds = -86_400
+    # A tap host 45 minutes ahead must not push the bookmark past the API's clock.
+    sandbox.clock.offset_seconds = -45 * 60
     output = sync(tap_config(sandbox))
     assert output.bookmark is not None
     assert parse_timestamp(output.bookmark) < dt.datetime.now(
         dt.timezone.utc
-    ) - dt.timedelta(hours=23)
+    ) - dt.timedelta(minutes=45)

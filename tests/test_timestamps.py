@@ -10,10 +10,11 @@ from tap_reviewrover.timestamps import (
     BOOKMARK_SAFETY_MARGIN,
     InvalidTimestampError,
     format_timestamp,
+    incremental_start,
     next_bookmark,
     parse_http_date,
     parse_timestamp,
-    updated_since,
+    trusted_api_clock,
 )
 
 UTC = dt.timezone.utc
@@ -24,7 +25,6 @@ UTC = dt.timezone.utc
     [
         ("2025-02-10", dt.datetime(2025, 2, 10, tzinfo=UTC)),
         ("2025-02-17T02:00:34Z", dt.datetime(2025, 2, 17, 2, 0, 34, tzinfo=UTC)),
-        ("2025-02-17T02:00:34z", dt.datetime(2025, 2, 17, 2, 0, 34, tzinfo=UTC)),
         ("2025-02-17T02:00:34", dt.datetime(2025, 2, 17, 2, 0, 34, tzinfo=UTC)),
         (
             "2025-02-17T03:00:34.250+01:00",
@@ -38,7 +38,21 @@ def test_iso_dates_and_date_times_parse_to_utc(text: str, moment: dt.datetime) -
 
 @pytest.mark.parametrize(
     "text",
-    ["02/10/2025", "", "yesterday", "2025-13-01", "2025-02-17 02:00:34", "20250217"],
+    [
+        "02/10/2025",
+        "",
+        "yesterday",
+        "2025-13-01",
+        "2025-02-17 02:00:34",
+        "20250217",
+        "2024-01-10T00:00:00z",  # the lower-case z of a hand-typed value
+        " 2024-01-10",
+        "2024-01-10 ",
+        "2024-01-10t00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:00:00-02:00",  # after year 9999 in UTC
+        "\uff12\uff10\uff12\uff14-01-10",  # full-width digits
+    ],
 )
 def test_non_iso_text_is_refused(text: str) -> None:
     with pytest.raises(InvalidTimestampError):
@@ -76,28 +90,54 @@ def test_next_bookmark_is_unknown_without_the_api_clock() -> None:
     assert next_bookmark(None) is None
 
 
+HOST_NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
-    ("updated_at", "kept"),
+    ("api_clock", "trusted"),
     [
-        ("2025-02-17T02:00:33Z", False),
-        ("2025-02-17T02:00:34Z", True),  # same second as the bookmark: kept
-        ("2025-02-17T02:00:35Z", True),
-        ("2026-01-01T00:00:00Z", True),
-        ("2025-02-17T02:00:34.6Z", True),
-        ("2025-02-17T02:00:34.4Z", False),
-        ("2025-02-17T03:00:35+01:00", True),
-        ("2025-02-17T03:00:33+01:00", False),
+        (HOST_NOW, True),
+        (HOST_NOW - dt.timedelta(minutes=59), True),
+        (HOST_NOW + dt.timedelta(minutes=59), True),
+        (HOST_NOW + dt.timedelta(minutes=61), False),
+        (HOST_NOW - dt.timedelta(minutes=61), False),
+        (HOST_NOW.replace(year=2102), False),  # a clock 76 years ahead
+        (None, False),
     ],
 )
-def test_updated_since_keeps_records_at_or_after_the_bookmark(
-    updated_at: str,
-    kept: bool,  # noqa: FBT001
+def test_the_api_clock_is_trusted_only_near_the_host_clock(
+    api_clock: dt.datetime | None,
+    trusted: bool,  # noqa: FBT001
 ) -> None:
-    is_wanted = updated_since(dt.datetime(2025, 2, 17, 2, 0, 34, 500000, tzinfo=UTC))
-    assert is_wanted(updated_at) is kept
+    assert trusted_api_clock(api_clock, HOST_NOW) == (api_clock if trusted else None)
 
 
-def test_updated_since_refuses_garbage() -> None:
-    is_wanted = updated_since(dt.datetime(2025, 2, 17, tzinfo=UTC))
-    with pytest.raises(InvalidTimestampError):
-        is_wanted("last tuesday")
+BOOKMARK = dt.datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+START_DATE = dt.datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("bookmark", "start_date", "since", "set_aside"),
+    [
+        (None, None, None, False),
+        (None, START_DATE, START_DATE, False),
+        (BOOKMARK, None, BOOKMARK, False),
+        (BOOKMARK, START_DATE, BOOKMARK, False),
+        (START_DATE, BOOKMARK, BOOKMARK, False),  # start_date later: it wins
+        # A bookmark ahead of the API's clock (year 2999, or set while the clock
+        # had jumped) would hide every update until then: start over.
+        (HOST_NOW.replace(year=2999), START_DATE, START_DATE, True),
+        (HOST_NOW.replace(year=2999), None, None, True),
+        (HOST_NOW + dt.timedelta(seconds=1), None, None, True),
+        (HOST_NOW, None, HOST_NOW, False),
+        # Rounded down to the second: a record of the same second is kept.
+        (BOOKMARK.replace(microsecond=500000), None, BOOKMARK, False),
+    ],
+)
+def test_incremental_start(
+    bookmark: dt.datetime | None,
+    start_date: dt.datetime | None,
+    since: dt.datetime | None,
+    set_aside: bool,  # noqa: FBT001
+) -> None:
+    assert incremental_start(bookmark, start_date, HOST_NOW) == (since, set_aside)

@@ -1,0 +1,124 @@
+"""Every use of a private name of the Singer SDK (or of backoff), in one place.
+
+Each one is here because no public hook does the job; each has a test in
+``tests/test_sdk_compat.py`` that fails with a clear message when an SDK upgrade
+renames or changes it. On an upgrade: run those tests first, then look again for
+a public hook that has appeared for each entry below (the SDK's changelog).
+
+* ``Stream._tap``: the stream writes a page of RECORD lines through the tap's
+  message writer (:func:`write_message`), and the tap is not public on a stream.
+* ``Stream._initialized_at``: the moment the sync started, in milliseconds; the
+  SDK derives a FULL_TABLE table version from it, and so do we
+  (:func:`sync_version`), so that versions keep increasing across syncs.
+* ``Stream._stream_version``: the version the SDK puts on records it writes
+  itself (the stream-maps path); set with :func:`set_record_version`.
+* ``Stream._write_activate_version_message``: writes ACTIVATE_VERSION for every
+  stream map. The SDK only sends it *before* the first record (a target would
+  then retire every row while the new copy is still being read); there is no
+  hook to send it after the last record, which :func:`activate_version` does.
+* ``Stream._increment_stream_state``: the SDK's per-record bookmark update, which
+  :class:`~tap_reviewrover.client.ReviewRoverStream` overrides to do nothing (its
+  max-seen ``updated_at`` is no safe bookmark on a list ordered by creation, and
+  it costs CPU on every record). The override lives on the stream, under that
+  name: :data:`RECORD_STATE_HOOK` names it for the test.
+* ``Tap._handle_termination``: the SDK's SIGTERM/SIGINT handler, which writes the
+  last STATE and exits 0. There is no hook to defer the stop until a half-written
+  block of output is out, nor to exit non-zero; the tap overrides it
+  (:data:`TERMINATION_HOOK`).
+* ``backoff._sync.time``: where backoff's retry loop sleeps; tests replace the
+  sleep there (:func:`replace_retry_sleep`) rather than wait for real.
+* backoff's own log lines: the SDK hands backoff the stream's logger, so backoff
+  logs "Backing off ..." beside the tap's own warning for every retry;
+  :class:`QuietBackoff` drops backoff's lines (they come from its handlers,
+  :data:`BACKOFF_LOG_FUNCTIONS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+import typing as t
+
+import backoff._sync
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from singer_sdk.streams import Stream
+
+#: The Stream method the SDK calls after each record to move its bookmark.
+RECORD_STATE_HOOK = "_increment_stream_state"
+#: The Tap method the SDK installs as its SIGTERM/SIGINT handler.
+TERMINATION_HOOK = "_handle_termination"
+#: The functions of backoff that log a retry or a give-up.
+BACKOFF_LOG_FUNCTIONS = frozenset({"_log_backoff", "_log_giveup"})
+
+
+def write_message(stream: Stream, message: t.Any) -> None:  # noqa: ANN401 - any message
+    """Write a message through the stream's tap, as the SDK's streams do.
+
+    Args:
+        stream: The stream.
+        message: A Singer message the tap's writer knows.
+    """
+    stream._tap.write_message(message)  # noqa: SLF001
+
+
+def sync_version(stream: Stream) -> int:
+    """The table version of this sync: its start, in seconds (the SDK's scheme).
+
+    Args:
+        stream: The stream.
+
+    Returns:
+        The version.
+    """
+    return stream._initialized_at // 1000  # noqa: SLF001
+
+
+def set_record_version(stream: Stream, version: int) -> None:
+    """Make the SDK put ``version`` on the records it writes for this stream.
+
+    Args:
+        stream: The stream.
+        version: The table version.
+    """
+    stream._stream_version = version  # noqa: SLF001
+
+
+def activate_version(stream: Stream, version: int) -> None:
+    """Write ACTIVATE_VERSION for the stream (and each of its stream maps).
+
+    Args:
+        stream: The stream.
+        version: The table version every record of the complete copy carried.
+    """
+    stream._write_activate_version_message(version)  # noqa: SLF001
+
+
+def replace_retry_sleep(
+    setattr_for_test: Callable[[object, str, object], None],
+    sleep: Callable[[float], None],
+) -> None:
+    """Make backoff's retry loop call ``sleep`` instead of sleeping (tests only).
+
+    Args:
+        setattr_for_test: ``monkeypatch.setattr``, which undoes it after the test.
+        sleep: Called with each wait, in seconds.
+    """
+    setattr_for_test(backoff._sync, "time", types.SimpleNamespace(sleep=sleep))  # noqa: SLF001
+
+
+class QuietBackoff(logging.Filter):
+    """Drops the lines backoff logs itself (the tap logs one line per retry)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every log record but backoff's own.
+
+        Args:
+            record: A log record.
+
+        Returns:
+            False for a record logged by backoff's retry and give-up handlers.
+        """
+        return record.funcName not in BACKOFF_LOG_FUNCTIONS
