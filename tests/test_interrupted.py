@@ -6,14 +6,18 @@ import json
 import signal
 import subprocess
 import threading
+import time
 import typing as t
+from pathlib import Path
 
 import pytest
+from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
 from tap_reviewrover.timestamps import parse_timestamp
 from tests.conftest import (
     PAGE_SIZE,
     SEEDED,
+    TOKEN,
     clean_env,
     parse_messages,
     sync,
@@ -21,10 +25,6 @@ from tests.conftest import (
     tap_config,
 )
 
-if t.TYPE_CHECKING:
-    from pathlib import Path
-
-    from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
 
@@ -165,3 +165,46 @@ def test_a_stopped_sync_exits_non_zero_and_says_so(
     states = [m["value"] for m in stopped if m["type"] == "STATE"]
     last = states[-1]["bookmarks"]["enrollments"]
     assert last["replication_key_value"] == first.bookmark
+
+
+def blocked_writing(pid: int) -> bool:
+    """Whether the process's main thread waits for room in a full pipe (Linux)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text() == "pipe_write"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_target_is_slow_leaves_only_whole_messages(
+    tmp_path: Path, stop_with: signal.Signals
+) -> None:
+    # 60 pages of 100: far more than a pipe holds, so the tap blocks writing
+    # while nobody reads, and is stopped right then, in the middle of a block.
+    store = EnrollmentStore.seeded(6000)
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(tap_config(sandbox, page_size=100)))
+        with subprocess.Popen(
+            tap_command("--config", str(config)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        ) as tap:
+            deadline = time.monotonic() + 60
+            while not blocked_writing(tap.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert blocked_writing(tap.pid), "the tap never blocked on its output"
+            tap.send_signal(stop_with)
+            stdout, stderr = tap.communicate(timeout=60)
+    assert tap.returncode == 128 + stop_with, stderr.decode()[-2000:]
+    lines = stdout.decode().split("\n")
+    assert lines[-1] == "", "the output ends in the middle of a line"
+    messages = [json.loads(line) for line in lines[:-1]]  # each line whole
+    ids = [m["record"]["id"] for m in messages if m["type"] == "RECORD"]
+    assert len(ids) == len(set(ids)), "a record was written twice"
+    assert ids == store.ids_in_api_order()[: len(ids)]
+    assert messages[-1]["type"] == "STATE"
+    assert "replication_key_value" not in messages[-1]["value"]["bookmarks"].get(
+        "enrollments", {}
+    )
