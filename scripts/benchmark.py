@@ -1,24 +1,31 @@
-"""Benchmark the tap against the simplest hand-written extractor, side by side.
+"""Benchmark the tap against the fastest plain extractor loop, side by side.
 
 For each case (N seeded enrollments x per-request latency) it starts the sandbox
 API, then runs two extractors against it, each as a subprocess whose stdout is
 counted (never stored) and whose stderr goes to a log file:
 
 - the **baseline**: `baseline()` below, a plain loop with one `requests.Session`
-  and the stdlib `json` that reads `?page=P&limit=100` in order and prints one
-  Singer RECORD line per enrollment;
+  that reads `?page=P&limit=100` in order, decodes each page with `orjson` and
+  writes one Singer RECORD line per enrollment with `orjson`, a page at a time;
 - the **tap**: `tap-reviewrover --config cfg.json`.
 
 It reports wall seconds, CPU seconds (user + sys of the extractor process alone),
 records/s, HTTP requests served by the sandbox during the run, peak RSS, and the
-ratio tap/baseline of each, then checks the goals of issue 4. Durations are
-ratios measured side by side, not absolute figures: the machine is noisy.
+ratio tap/baseline of each, then checks the goals. Durations are ratios measured
+side by side, not absolute figures: the machine is noisy.
+
+One more case runs the tap alone against a rate-limited sandbox (a token bucket:
+by default N=5,000, 20 requests/s, burst 5, 0 ms): it reports the tap's wall
+time against what the limit itself allows, (pages - burst) / rate, and how many
+429 answers the sandbox sent during the run (counted from its request log).
 
 Usage::
 
-    .venv/bin/python scripts/benchmark.py                 # N=100k, 1M x 0, 20 ms
+    .venv/bin/python scripts/benchmark.py       # N=100k, 1M x 0, 20 ms; rate-limited
     .venv/bin/python scripts/benchmark.py --count 100000 --latency-ms 20 \
         --tap-setting max_concurrent_requests=8 --repeat 3 --json bench.json
+    .venv/bin/python scripts/benchmark.py --rate-limit-only --rate-limit 20 \
+        --rate-burst 5 --rate-count 5000
     .venv/bin/python scripts/benchmark.py baseline --api-url URL --token T
 
 `--tap-command` measures another copy of the tap, e.g. the last commit unpacked
@@ -45,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -56,38 +64,52 @@ if TYPE_CHECKING:
 
 DEFAULT_COUNTS = (100_000, 1_000_000)
 DEFAULT_LATENCIES_MS = (0.0, 20.0)
+DEFAULT_RATE_LIMITED_COUNT = 5_000
+DEFAULT_RATE_LIMIT = 20.0
+DEFAULT_RATE_BURST = 5
 BASELINE_PAGE_SIZE = 100
 DEFAULT_TAP_PAGE_SIZE = 100
 READ_CHUNK_BYTES = 1 << 20
 SANDBOX_START_TIMEOUT_SECONDS = 300.0
 WARM_UP_CONNECTIONS = 16
 #: The sandbox's --verbose log has one line per request it answered, such as
-#: `127.0.0.1 - - [26/Nov/2025 05:44:00] "GET /api/v1/enrollments HTTP/1.1" 200 -`
-REQUEST_LOG_LINE = re.compile(rb'\] "[A-Z]+ \S+ HTTP/[0-9.]+" [0-9]{3} ')
+#: `127.0.0.1 - - [26/Nov/2025 05:44:00] "GET /api/v1/enrollments HTTP/1.1" 200 -`;
+#: the group is the status.
+REQUEST_LOG_LINE = re.compile(rb'\] "[A-Z]+ \S+ HTTP/[0-9.]+" ([0-9]{3}) ')
+TOO_MANY_REQUESTS = b"429"
 #: How a Singer RECORD message starts, with the SDK's compact writer or json.dumps.
 RECORD_MARKERS = (b'"type":"RECORD"', b'"type": "RECORD"')
 KIB_PER_MB = 1024
-# The goals of issue 4.
+# The goals.
 GOAL_SMALL_N = 100_000
 GOAL_LARGE_N = 1_000_000
+GOAL_COUNTS = (GOAL_SMALL_N, GOAL_LARGE_N)
 GOAL_LATENCY_MS = 20.0
-MAX_CPU_RATIO = 2.0
+MAX_CPU_RATIO = 1.5
 MAX_WALL_RATIO = 0.3
 MAX_RSS_MB = 100.0
 MAX_RSS_GROWTH_MB = 20.0
+MAX_IDEAL_WALL_RATIO = 1.3
+MAX_RATE_LIMITED_ANSWERS = 3
 
 # --- The baseline extractor ---------------------------------------------------
 
 
 def baseline(api_url: str, token: str) -> None:
-    """Extract every enrollment the simplest correct way; Singer lines on stdout.
+    """Extract every enrollment with the fastest plain loop; Singer lines on stdout.
+
+    One `requests.Session`, one request per page in order, `orjson` both ways,
+    and a page's RECORD lines written at once to the binary stdout.
 
     Args:
         api_url: The API root, such as ``http://127.0.0.1:8080/api``.
         token: The bearer token.
     """
+    import orjson  # noqa: PLC0415 - only this mode needs it
     import requests  # noqa: PLC0415 - only this mode needs it
 
+    line = orjson.OPT_APPEND_NEWLINE
+    out = sys.stdout.buffer
     schema = {
         "type": "object",
         "properties": {
@@ -100,37 +122,37 @@ def baseline(api_url: str, token: str) -> None:
             "updated_at": {"type": ["string", "null"], "format": "date-time"},
         },
     }
-    print(
-        json.dumps(
-            {
-                "type": "SCHEMA",
-                "stream": "enrollments",
-                "schema": schema,
-                "key_properties": ["id"],
-            }
-        )
-    )
+    message = {
+        "type": "SCHEMA",
+        "stream": "enrollments",
+        "schema": schema,
+        "key_properties": ["id"],
+    }
+    out.write(orjson.dumps(message, option=line))
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
+    url = f"{api_url}/v1/enrollments"
     page = 1
     total_pages = 1
     while page <= total_pages:
         response = session.get(
-            f"{api_url}/v1/enrollments",
-            params={"page": page, "limit": BASELINE_PAGE_SIZE},
-            timeout=60,
+            url, params={"page": page, "limit": BASELINE_PAGE_SIZE}, timeout=60
         )
         response.raise_for_status()
-        body = json.loads(response.content)
-        for enrollment in body["enrollments"]:
-            print(
-                json.dumps(
-                    {"type": "RECORD", "stream": "enrollments", "record": enrollment}
+        body = orjson.loads(response.content)
+        out.write(
+            b"".join(
+                orjson.dumps(
+                    {"type": "RECORD", "stream": "enrollments", "record": enrollment},
+                    option=line,
                 )
+                for enrollment in body["enrollments"]
             )
+        )
         total_pages = body["pagination"]["total_pages"]
         page += 1
-    print(json.dumps({"type": "STATE", "value": {}}))
+    out.write(orjson.dumps({"type": "STATE", "value": {}}, option=line))
+    out.flush()
 
 
 # --- Measuring one run ----------------------------------------------------------
@@ -148,6 +170,7 @@ class Run:
         records: RECORD messages it wrote.
         lines: Lines it wrote to stdout.
         exit_code: Its exit status.
+        rate_limited: Of `requests`, how many the sandbox answered 429.
     """
 
     wall_seconds: float
@@ -157,6 +180,7 @@ class Run:
     records: int
     lines: int
     exit_code: int
+    rate_limited: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -189,6 +213,7 @@ def median_run(runs: Sequence[Run]) -> Run:
         records=min(run.records for run in runs),
         lines=min(run.lines for run in runs),
         exit_code=max(runs, key=lambda run: run.exit_code != 0).exit_code,
+        rate_limited=max(run.rate_limited for run in runs),
     )
 
 
@@ -220,21 +245,68 @@ def count_messages(stream: IO[bytes]) -> tuple[int, int]:
     return lines, records
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """The sandbox's token bucket in the rate-limited case.
+
+    Attributes:
+        rate: Requests per second.
+        burst: Requests allowed at once (the bucket starts full).
+        headers: Whether the sandbox sends RateLimit-* headers.
+    """
+
+    rate: float
+    burst: int
+    headers: bool = False
+
+    def sandbox_flags(self) -> list[str]:
+        """The sandbox command's flags for this limit.
+
+        Returns:
+            The flags.
+        """
+        flags = ["--rate-limit", f"{self.rate:g}", "--rate-burst", str(self.burst)]
+        return [*flags, "--rate-limit-headers"] if self.headers else flags
+
+    def ideal_seconds(self, pages: int) -> float:
+        """The least wall time the limit allows for `pages` requests.
+
+        The first `burst` requests go at once, then one every 1/rate seconds.
+
+        Args:
+            pages: Requests needed.
+
+        Returns:
+            (pages - burst) / rate, or 0 when the burst covers every page.
+        """
+        return max(pages - self.burst, 0) / self.rate
+
+
 class Sandbox:
     """The sandbox API in a subprocess, logging each request it answers."""
 
-    def __init__(self, count: int, latency_ms: float, work_dir: Path) -> None:
+    def __init__(
+        self,
+        count: int,
+        latency_ms: float,
+        work_dir: Path,
+        rate_limit: RateLimit | None = None,
+    ) -> None:
         """Describe a sandbox; `start()` runs it.
 
         Args:
             count: Enrollments to seed.
             latency_ms: Delay the sandbox adds to every request.
             work_dir: Where its ready file and logs go.
+            rate_limit: A token bucket in front of the list; None for none.
         """
         self.count = count
         self.latency_ms = latency_ms
+        self.rate_limit = rate_limit
         self.token = "bench-" + secrets.token_hex(8)
         name = f"sandbox-n{count}-{latency_ms:g}ms"
+        if rate_limit is not None:
+            name += f"-{rate_limit.rate:g}rps-burst{rate_limit.burst}"
         self.ready_file = work_dir / f"{name}.url"
         self.request_log = work_dir / f"{name}.requests.log"
         self.output_log = work_dir / f"{name}.out"
@@ -262,6 +334,8 @@ class Sandbox:
             str(self.ready_file),
             "--verbose",  # one stderr line per request: how requests are counted
         ]
+        if self.rate_limit is not None:
+            command += self.rate_limit.sandbox_flags()
         with self.output_log.open("wb") as out, self.request_log.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own command line
                 command,
@@ -298,16 +372,16 @@ class Sandbox:
                 self._process.wait()
         self._process = None
 
-    def requests_served(self) -> int:
-        """How many requests the sandbox has answered since it started.
+    def answers(self) -> Counter[bytes]:
+        """How many requests the sandbox has answered since it started, by status.
 
         The sandbox logs a request when it sends the status line, before the
         body, so a client that has read its response has been counted.
 
         Returns:
-            The number of request lines in its log.
+            The number of request lines in its log per status, e.g. `b"429"`.
         """
-        return len(REQUEST_LOG_LINE.findall(self.request_log.read_bytes()))
+        return Counter(REQUEST_LOG_LINE.findall(self.request_log.read_bytes()))
 
     def warm_up(self, page_size: int) -> None:
         """Request every page once, unmeasured, so that neither run pays for it.
@@ -359,18 +433,24 @@ class Sandbox:
 
 
 @contextlib.contextmanager
-def running_sandbox(count: int, latency_ms: float, work_dir: Path) -> Iterator[Sandbox]:
+def running_sandbox(
+    count: int,
+    latency_ms: float,
+    work_dir: Path,
+    rate_limit: RateLimit | None = None,
+) -> Iterator[Sandbox]:
     """Run a sandbox for the duration of a `with` block.
 
     Args:
         count: Enrollments to seed.
         latency_ms: Delay added to every request.
         work_dir: Where its files go.
+        rate_limit: A token bucket in front of the list; None for none.
 
     Yields:
         The started sandbox.
     """
-    sandbox = Sandbox(count, latency_ms, work_dir)
+    sandbox = Sandbox(count, latency_ms, work_dir, rate_limit)
     try:
         sandbox.start()
         yield sandbox
@@ -392,7 +472,7 @@ def measure(command: Sequence[str], sandbox: Sandbox, log_path: Path) -> Run:
     Returns:
         The run's figures.
     """
-    requests_before = sandbox.requests_served()
+    answers_before = sandbox.answers()
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(  # noqa: S603 - our own command line
@@ -409,14 +489,16 @@ def measure(command: Sequence[str], sandbox: Sandbox, log_path: Path) -> Run:
         wall_seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     process.stdout.close()
+    answers = sandbox.answers() - answers_before
     return Run(
         wall_seconds=wall_seconds,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / KIB_PER_MB,  # KiB on Linux
-        requests=sandbox.requests_served() - requests_before,
+        requests=answers.total(),
         records=records,
         lines=lines,
         exit_code=process.returncode,
+        rate_limited=answers[TOO_MANY_REQUESTS],
     )
 
 
@@ -457,19 +539,11 @@ class Case:
         Returns:
             One line per problem; empty when every run is sound.
         """
-        found = []
-        for name, runs in (("baseline", self.baseline_runs), ("tap", self.tap_runs)):
-            for number, run in enumerate(runs, start=1):
-                where = (
-                    f"{name} run {number} (N={self.count:,}, {self.latency_ms:g} ms)"
-                )
-                if run.exit_code != 0:
-                    found.append(f"{where} exited with {run.exit_code}")
-                if run.records != self.count:
-                    found.append(
-                        f"{where} emitted {run.records:,} records, not {self.count:,}"
-                    )
-        return found
+        where = f"N={self.count:,}, {self.latency_ms:g} ms"
+        return [
+            *_run_problems("baseline", self.baseline_runs, where, self.count),
+            *_run_problems("tap", self.tap_runs, where, self.count),
+        ]
 
     def as_json(self) -> dict[str, Any]:
         """The case as a JSON-ready dict, with derived figures.
@@ -513,6 +587,81 @@ def expected_requests(count: int, page_size: int) -> int:
         The number of list requests.
     """
     return max(-(-count // page_size), 1)
+
+
+@dataclass
+class RateLimitedCase:
+    """The tap alone against a rate-limited sandbox, and its runs.
+
+    Attributes:
+        count: Enrollments seeded.
+        rate_limit: The sandbox's token bucket.
+        tap_page_size: The tap's page size.
+        tap_runs: Every tap run.
+    """
+
+    count: int
+    rate_limit: RateLimit
+    tap_page_size: int
+    tap_runs: list[Run] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """The list requests a sync needs when none is refused."""
+        return expected_requests(self.count, self.tap_page_size)
+
+    @property
+    def ideal_seconds(self) -> float:
+        """The least wall time the limit allows for the pages."""
+        return self.rate_limit.ideal_seconds(self.pages)
+
+    @property
+    def tap(self) -> Run:
+        """The tap's median figures."""
+        return median_run(self.tap_runs)
+
+    def ideal_ratio(self) -> float | None:
+        """The tap's median wall time over the ideal; None when the ideal is 0."""
+        if not self.ideal_seconds:
+            return None
+        return self.tap.wall_seconds / self.ideal_seconds
+
+    def problems(self) -> list[str]:
+        """What went wrong in any run: a failed exit, a wrong record count.
+
+        Returns:
+            One line per problem; empty when every run is sound.
+        """
+        where = f"N={self.count:,}, {self.rate_limit.rate:g} requests/s"
+        return _run_problems("tap", self.tap_runs, where, self.count)
+
+    def as_json(self) -> dict[str, Any]:
+        """The case as a JSON-ready dict, with derived figures.
+
+        Returns:
+            The limit, the ideal, the tap's median figures and every run.
+        """
+        return {
+            "count": self.count,
+            "rate_limit": asdict(self.rate_limit),
+            "pages": self.pages,
+            "ideal_wall_seconds": self.ideal_seconds,
+            "wall_to_ideal": self.ideal_ratio(),
+            "tap": asdict(self.tap),
+            "runs": {"tap": [asdict(run) for run in self.tap_runs]},
+            "problems": self.problems(),
+        }
+
+
+def _run_problems(name: str, runs: Sequence[Run], where: str, count: int) -> list[str]:
+    found = []
+    for number, run in enumerate(runs, start=1):
+        run_name = f"{name} run {number} ({where})"
+        if run.exit_code != 0:
+            found.append(f"{run_name} exited with {run.exit_code}")
+        if run.records != count:
+            found.append(f"{run_name} emitted {run.records:,} records, not {count:,}")
+    return found
 
 
 def _ratio(tap: float, baseline: float) -> str:
@@ -569,9 +718,43 @@ def case_table(case: Case) -> str:
     return "\n".join(lines)
 
 
+def rate_limited_case_table(case: RateLimitedCase) -> str:
+    """Render the rate-limited case: the tap's figures against the ideal.
+
+    Args:
+        case: The measured case.
+
+    Returns:
+        The table's text.
+    """
+    tap, limit = case.tap, case.rate_limit
+    ratio = case.ideal_ratio()
+    repeats = len(case.tap_runs)
+    runs = "1 run" if repeats == 1 else f"median of {repeats} runs"
+    headers = ", RateLimit headers" if limit.headers else ""
+    rows = [
+        ("wall s", f"{tap.wall_seconds:.2f}"),
+        ("ideal wall s", f"{case.ideal_seconds:.2f}"),
+        ("wall / ideal", "-" if ratio is None else f"{ratio:.2f}x"),
+        ("HTTP requests", f"{tap.requests:,}"),
+        ("429 answers", f"{tap.rate_limited:,}"),
+        ("CPU s", f"{tap.cpu_seconds:.2f}"),
+        ("peak RSS MB", f"{tap.peak_rss_mb:.1f}"),
+        ("records", f"{tap.records:,}"),
+    ]
+    title = (
+        f"N={case.count:,} ({case.pages:,} pages), rate limit {limit.rate:g}/s, "
+        f"burst {limit.burst}{headers}, latency 0 ms, tap only ({runs})"
+    )
+    lines = [title, f"{'figure':<15}{'tap':>12}"]
+    lines += [f"{name:<15}{value:>12}" for name, value in rows]
+    lines += [f"!!! {problem}" for problem in case.problems()]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Goal:
-    """One goal of issue 4 and how this run fared.
+    """One goal and how this run fared.
 
     Attributes:
         name: What is measured.
@@ -590,56 +773,21 @@ def _find(cases: Sequence[Case], count: int, latency_ms: float) -> Case | None:
     )
 
 
-def evaluate_goals(cases: Sequence[Case]) -> list[Goal]:
-    """Check the goals of issue 4 against the measured cases.
+def evaluate_goals(
+    cases: Sequence[Case], rate_limited: RateLimitedCase | None = None
+) -> list[Goal]:
+    """Check the goals against the measured cases.
 
     Args:
-        cases: The measured cases.
+        cases: The measured baseline-and-tap cases.
+        rate_limited: The measured rate-limited case, if it ran.
 
     Returns:
         One result per goal.
     """
-    goals = []
-    case = _find(cases, GOAL_SMALL_N, 0.0)
-    name = (
-        f"CPU per record, 0 ms, N={GOAL_SMALL_N:,}: tap <= {MAX_CPU_RATIO:g}x baseline"
-    )
-    if case is None:
-        goals.append(Goal(name, None, "case not run"))
-    else:
-        ratio = case.tap.cpu_microseconds_per_record
-        ratio /= case.baseline.cpu_microseconds_per_record
-        goals.append(Goal(name, ratio <= MAX_CPU_RATIO, f"{ratio:.2f}x"))
-
-    case = _find(cases, GOAL_SMALL_N, GOAL_LATENCY_MS)
-    name = (
-        f"wall time, {GOAL_LATENCY_MS:g} ms, N={GOAL_SMALL_N:,}: "
-        f"tap <= {MAX_WALL_RATIO:g}x baseline"
-    )
-    if case is None:
-        goals.append(Goal(name, None, "case not run"))
-    else:
-        ratio = case.tap.wall_seconds / case.baseline.wall_seconds
-        goals.append(Goal(name, ratio <= MAX_WALL_RATIO, f"{ratio:.2f}x"))
-
-    # The worst tap run over the latencies measured, at each N.
-    small = [c.tap.peak_rss_mb for c in cases if c.count == GOAL_SMALL_N]
-    large = [c.tap.peak_rss_mb for c in cases if c.count == GOAL_LARGE_N]
-    name = f"tap peak RSS at N={GOAL_SMALL_N:,} <= {MAX_RSS_MB:g} MB"
-    if not small:
-        goals.append(Goal(name, None, "case not run"))
-    else:
-        goals.append(Goal(name, max(small) <= MAX_RSS_MB, f"{max(small):.1f} MB"))
-    name = (
-        f"tap peak RSS at N={GOAL_LARGE_N:,} <= RSS at N={GOAL_SMALL_N:,} "
-        f"+ {MAX_RSS_GROWTH_MB:g} MB"
-    )
-    if not small or not large:
-        goals.append(Goal(name, None, "needs both N"))
-    else:
-        growth = max(large) - max(small)
-        goals.append(Goal(name, growth <= MAX_RSS_GROWTH_MB, f"{growth:+.1f} MB"))
-
+    goals = [_cpu_goal(cases, count) for count in GOAL_COUNTS]
+    goals += [_wall_goal(cases, count) for count in GOAL_COUNTS]
+    goals += _memory_goals(cases)
     wrong = [
         f"N={c.count:,}/{c.latency_ms:g} ms: {run.requests:,}"
         for c in cases
@@ -648,7 +796,69 @@ def evaluate_goals(cases: Sequence[Case]) -> list[Goal]:
     ]
     name = "tap HTTP requests == ceil(N / page_size) in every run"
     goals.append(Goal(name, not wrong, "; ".join(wrong) if wrong else "all runs exact"))
+    goals.append(_rate_limited_goal(rate_limited))
     return goals
+
+
+def _cpu_goal(cases: Sequence[Case], count: int) -> Goal:
+    name = f"CPU per record, 0 ms, N={count:,}: tap <= {MAX_CPU_RATIO:g}x baseline"
+    case = _find(cases, count, 0.0)
+    if case is None:
+        return Goal(name, None, "case not run")
+    ratio = case.tap.cpu_microseconds_per_record
+    ratio /= case.baseline.cpu_microseconds_per_record
+    return Goal(name, ratio <= MAX_CPU_RATIO, f"{ratio:.2f}x")
+
+
+def _wall_goal(cases: Sequence[Case], count: int) -> Goal:
+    name = (
+        f"wall time, {GOAL_LATENCY_MS:g} ms, N={count:,}: "
+        f"tap <= {MAX_WALL_RATIO:g}x baseline"
+    )
+    case = _find(cases, count, GOAL_LATENCY_MS)
+    if case is None:
+        return Goal(name, None, "case not run")
+    ratio = case.tap.wall_seconds / case.baseline.wall_seconds
+    return Goal(name, ratio <= MAX_WALL_RATIO, f"{ratio:.2f}x")
+
+
+def _memory_goals(cases: Sequence[Case]) -> list[Goal]:
+    # The worst tap run over the latencies measured, at each N.
+    small = [c.tap.peak_rss_mb for c in cases if c.count == GOAL_SMALL_N]
+    large = [c.tap.peak_rss_mb for c in cases if c.count == GOAL_LARGE_N]
+    name = f"tap peak RSS at N={GOAL_SMALL_N:,} <= {MAX_RSS_MB:g} MB"
+    if not small:
+        peak = Goal(name, None, "case not run")
+    else:
+        peak = Goal(name, max(small) <= MAX_RSS_MB, f"{max(small):.1f} MB")
+    name = (
+        f"tap peak RSS at N={GOAL_LARGE_N:,} <= RSS at N={GOAL_SMALL_N:,} "
+        f"+ {MAX_RSS_GROWTH_MB:g} MB"
+    )
+    if not small or not large:
+        return [peak, Goal(name, None, "needs both N")]
+    growth = max(large) - max(small)
+    return [peak, Goal(name, growth <= MAX_RSS_GROWTH_MB, f"{growth:+.1f} MB")]
+
+
+def _rate_limited_goal(case: RateLimitedCase | None) -> Goal:
+    name = (
+        f"rate-limited: tap wall <= {MAX_IDEAL_WALL_RATIO:g}x (pages - burst) / rate, "
+        f"<= {MAX_RATE_LIMITED_ANSWERS} 429 answers"
+    )
+    if case is None:
+        return Goal(name, None, "case not run")
+    ratio = case.ideal_ratio()
+    throttled = case.tap.rate_limited
+    detail = (
+        f"N={case.count:,} at {case.rate_limit.rate:g}/s burst {case.rate_limit.burst}"
+        f": {case.tap.wall_seconds:.2f} s"
+    )
+    if ratio is None:
+        return Goal(name, None, f"{detail}; the burst covers every page")
+    detail += f" = {ratio:.2f}x ideal {case.ideal_seconds:.2f} s, {throttled:,} 429s"
+    passed = ratio <= MAX_IDEAL_WALL_RATIO and throttled <= MAX_RATE_LIMITED_ANSWERS
+    return Goal(name, passed, detail)
 
 
 def goals_table(goals: Sequence[Goal]) -> str:
@@ -661,7 +871,7 @@ def goals_table(goals: Sequence[Goal]) -> str:
         The text.
     """
     marks = {True: "PASS", False: "FAIL", None: "n/a "}
-    lines = ["Goals (issue 4)"]
+    lines = ["Goals"]
     lines += [f"{marks[goal.passed]}  {goal.name}: {goal.detail}" for goal in goals]
     return "\n".join(lines)
 
@@ -684,7 +894,8 @@ def _setting(text: str) -> tuple[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(
-            "Benchmark tap-reviewrover against a hand-written baseline extractor. "
+            "Benchmark tap-reviewrover against the fastest plain extractor loop, "
+            "and alone against a rate-limited sandbox. "
             "`benchmark.py baseline --api-url URL --token T` runs the baseline alone."
         ),
     )
@@ -701,6 +912,40 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="MS",
         help="per-request latency; repeat for several (default: 0 and 20)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="RPS",
+        help=(
+            "run the rate-limited case with the sandbox limited to RPS list "
+            "requests/s (the default run has it at "
+            f"{DEFAULT_RATE_LIMIT:g}; 0 skips it)"
+        ),
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=int,
+        default=DEFAULT_RATE_BURST,
+        metavar="N",
+        help="requests the rate limit lets through at once (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-count",
+        type=int,
+        default=DEFAULT_RATE_LIMITED_COUNT,
+        metavar="N",
+        help="enrollments in the rate-limited case (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-limit-headers",
+        action="store_true",
+        help="the rate-limited sandbox sends RateLimit-* headers",
+    )
+    parser.add_argument(
+        "--rate-limit-only",
+        action="store_true",
+        help="run the rate-limited case alone",
     )
     parser.add_argument(
         "--tap-setting",
@@ -801,6 +1046,74 @@ def run_case(
                 )
 
 
+def run_rate_limited_case(
+    case: RateLimitedCase,
+    *,
+    repeat: int,
+    tap_command: Sequence[str],
+    tap_settings: dict[str, Any],
+    work_dir: Path,
+) -> None:
+    """Measure the tap alone against a rate-limited sandbox.
+
+    No warm-up: it would spend the bucket's tokens, and a few thousand records
+    render in milliseconds.
+
+    Args:
+        case: The case to fill with runs.
+        repeat: Runs of the tap.
+        tap_command: The tap's command line, without ``--config``.
+        tap_settings: Extra settings for the tap's config.
+        work_dir: Where configs and logs go.
+    """
+    limit = case.rate_limit
+    label = f"n{case.count}-{limit.rate:g}rps-burst{limit.burst}"
+    _progress(
+        f"N={case.count:,}, rate limit {limit.rate:g}/s burst {limit.burst}: "
+        "starting the sandbox"
+    )
+    with running_sandbox(case.count, 0.0, work_dir, limit) as sandbox:
+        config = {"api_url": sandbox.url, "auth_token": sandbox.token, **tap_settings}
+        config_path = work_dir / f"tap-config-{label}.json"
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+        for number in range(1, repeat + 1):
+            log_path = work_dir / f"tap-{label}-run{number}.log"
+            run = measure(
+                [*tap_command, "--config", str(config_path)], sandbox, log_path
+            )
+            case.tap_runs.append(run)
+            _progress(
+                f"  tap run {number}: {run.wall_seconds:.2f} s wall "
+                f"(ideal {case.ideal_seconds:.2f} s), {run.requests:,} requests, "
+                f"{run.rate_limited:,} answered 429, {run.records:,} records "
+                f"(log: {log_path})"
+            )
+
+
+def _selected_cases(
+    args: argparse.Namespace, page_size: int
+) -> tuple[list[Case], RateLimitedCase | None]:
+    """The cases the command line asks for.
+
+    The rate-limited case runs in the default run (no --count, no --latency-ms),
+    or when --rate-limit (above 0) or --rate-limit-only is given.
+    """
+    cases = [
+        Case(count, latency, page_size)
+        for count in args.count or DEFAULT_COUNTS
+        for latency in args.latency_ms or DEFAULT_LATENCIES_MS
+    ]
+    if args.rate_limit_only:
+        cases = []
+    default_run = args.count is None and args.latency_ms is None
+    rate = DEFAULT_RATE_LIMIT if args.rate_limit is None else args.rate_limit
+    wanted = args.rate_limit_only or args.rate_limit is not None or default_run
+    if not wanted or rate <= 0:
+        return cases, None
+    limit = RateLimit(rate, args.rate_burst, headers=args.rate_limit_headers)
+    return cases, RateLimitedCase(args.rate_count, limit, page_size)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, or with ``baseline`` as first argument, the baseline.
 
@@ -830,29 +1143,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     tap_command = _tap_command(args.tap_command)
     _progress(f"Logs and configs in {work_dir}; tap: {shlex.join(tap_command)}")
-    cases = [
-        Case(count, latency, page_size)
-        for count in args.count or DEFAULT_COUNTS
-        for latency in args.latency_ms or DEFAULT_LATENCIES_MS
-    ]
+    cases, rate_limited = _selected_cases(args, page_size)
+    repeat = max(args.repeat, 1)
     for case in cases:
         run_case(
             case,
-            repeat=max(args.repeat, 1),
+            repeat=repeat,
             tap_command=tap_command,
             tap_settings=tap_settings,
             work_dir=work_dir,
         )
-    goals = evaluate_goals(cases)
+    if rate_limited is not None:
+        run_rate_limited_case(
+            rate_limited,
+            repeat=repeat,
+            tap_command=tap_command,
+            tap_settings=tap_settings,
+            work_dir=work_dir,
+        )
+    goals = evaluate_goals(cases, rate_limited)
     settings = ", ".join(f"{key}={value!r}" for key, value in tap_settings.items())
     print(f"tap: {shlex.join(tap_command)}; extra settings: {settings or 'none'}")
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     for case in cases:
         print()
         print(case_table(case))
+    if rate_limited is not None:
+        print()
+        print(rate_limited_case_table(rate_limited))
     print()
     print(goals_table(goals))
     problems = [problem for case in cases for problem in case.problems()]
+    if rate_limited is not None:
+        problems += rate_limited.problems()
     if problems:
         print()
         print("RUNS FAILED OR EMITTED THE WRONG NUMBER OF RECORDS:")
@@ -863,6 +1186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tap_settings": tap_settings,
             "cpus": os.cpu_count(),
             "cases": [case.as_json() for case in cases],
+            "rate_limited_case": rate_limited and rate_limited.as_json(),
             "goals": [asdict(goal) for goal in goals],
             "ok": not problems,
         }

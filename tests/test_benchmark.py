@@ -6,6 +6,7 @@ Never asserts a duration: the benchmark's figures are for people to read.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import typing as t
@@ -23,6 +24,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 COUNT = 250
 PAGE_SIZE = 100
 EXPECTED_REQUESTS = 3  # ceil(250 / 100)
+RATE_LIMITED_COUNT = 1000  # 10 pages
+RATE_LIMIT = 20
+RATE_BURST = 5
 
 
 @dataclass(frozen=True)
@@ -34,18 +38,13 @@ class BenchmarkRun:
     results: dict[str, t.Any]
 
 
-@pytest.fixture(scope="module")
-def benchmark(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkRun:
-    work_dir = tmp_path_factory.mktemp("benchmark")
+def run_benchmark(work_dir: Path, *arguments: str) -> BenchmarkRun:
     results_path = work_dir / "results.json"
     completed = subprocess.run(
         [
             sys.executable,
             str(SCRIPT),
-            "--count",
-            str(COUNT),
-            "--latency-ms",
-            "0",
+            *arguments,
             "--json",
             str(results_path),
             "--work-dir",
@@ -63,6 +62,31 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkRun:
         completed.returncode,
         completed.stdout,
         json.loads(results_path.read_text()),
+    )
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkRun:
+    work_dir = tmp_path_factory.mktemp("benchmark")
+    return run_benchmark(work_dir, "--count", str(COUNT), "--latency-ms", "0")
+
+
+@pytest.fixture(scope="module")
+def rate_limited_work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rate-limited-benchmark")
+
+
+@pytest.fixture(scope="module")
+def rate_limited(rate_limited_work_dir: Path) -> BenchmarkRun:
+    return run_benchmark(
+        rate_limited_work_dir,
+        "--rate-limit-only",
+        "--rate-limit",
+        str(RATE_LIMIT),
+        "--rate-burst",
+        str(RATE_BURST),
+        "--rate-count",
+        str(RATE_LIMITED_COUNT),
     )
 
 
@@ -130,3 +154,54 @@ def test_the_baseline_emits_what_the_tap_emits(sandbox: SandboxServer) -> None:
     assert baseline.messages[0]["type"] == "SCHEMA"
     assert len(baseline.records) == SEEDED
     assert baseline.records == tap.records
+
+
+def test_the_rate_limited_case_runs_the_tap_alone(rate_limited: BenchmarkRun) -> None:
+    results = rate_limited.results
+    case = results["rate_limited_case"]
+    assert results["cases"] == []
+    assert case["rate_limit"] == {
+        "rate": RATE_LIMIT,
+        "burst": RATE_BURST,
+        "headers": False,
+    }
+    assert case["tap"]["records"] == RATE_LIMITED_COUNT
+    assert case["tap"]["exit_code"] == 0
+    assert case["problems"] == []
+    assert results["ok"] is True
+
+
+def test_the_rate_limited_ideal_is_pages_beyond_the_burst_over_the_rate(
+    rate_limited: BenchmarkRun,
+) -> None:
+    case = rate_limited.results["rate_limited_case"]
+    assert case["pages"] == 10
+    assert case["ideal_wall_seconds"] == pytest.approx((10 - 5) / 20)
+    assert case["wall_to_ideal"] == pytest.approx(
+        case["tap"]["wall_seconds"] / case["ideal_wall_seconds"]
+    )
+
+
+def test_429_answers_are_counted_from_the_sandbox_log(
+    rate_limited: BenchmarkRun, rate_limited_work_dir: Path
+) -> None:
+    (log,) = rate_limited_work_dir.glob("sandbox-*.requests.log")
+    statuses = re.findall(r'" ([0-9]{3}) ', log.read_text())
+    tap = rate_limited.results["rate_limited_case"]["tap"]
+    assert tap["rate_limited"] == statuses.count("429")
+    assert tap["requests"] == len(statuses)
+    # Every refused request is asked again: the pages, plus one per 429.
+    assert tap["requests"] == 10 + tap["rate_limited"]
+
+
+def test_the_rate_limited_table_and_goal_are_printed(
+    rate_limited: BenchmarkRun,
+) -> None:
+    table = rate_limited.table
+    assert "N=1,000 (10 pages), rate limit 20/s, burst 5" in table
+    for figure in ("wall s", "ideal wall s", "wall / ideal", "429 answers"):
+        assert figure in table
+    goal = re.search(
+        r"^(PASS|FAIL)  rate-limited: tap wall <= 1.3x", table, re.MULTILINE
+    )
+    assert goal is not None

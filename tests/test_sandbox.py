@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,12 +26,15 @@ from reviewrover_sandbox import (
     Clock,
     EnrollmentStore,
     Fault,
+    ReviewStore,
     SandboxServer,
+    TokenBucket,
     format_timestamp,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 TOKEN = "test-token"  # noqa: S105 - not a secret
 SEEDED = 120
@@ -68,18 +73,83 @@ def list_enrollments(
     return session.get(f"{sandbox.url}/v1/enrollments", params=params, timeout=TIMEOUT)
 
 
+def list_reviews(
+    session: requests.Session, sandbox: SandboxServer, **params: Any
+) -> requests.Response:
+    """GET the reviews list."""
+    return session.get(f"{sandbox.url}/v1/reviews", params=params, timeout=TIMEOUT)
+
+
 def all_pages(
     session: requests.Session, sandbox: SandboxServer, **params: Any
 ) -> list[dict[str, Any]]:
-    """Fetch every page of a listing, in order."""
+    """Fetch every page of the enrollments listing, in order."""
+    return all_pages_of(session, sandbox, "enrollments", **params)
+
+
+def all_pages_of(
+    session: requests.Session, sandbox: SandboxServer, path: str, /, **params: Any
+) -> list[dict[str, Any]]:
+    """Fetch every page of a list ("enrollments" or "reviews"), in order."""
     records: list[dict[str, Any]] = []
     page = 1
     while True:
-        body = list_enrollments(session, sandbox, page=page, **params).json()
-        records += body["enrollments"]
+        response = session.get(
+            f"{sandbox.url}/v1/{path}",
+            params={"page": page, **params},
+            timeout=TIMEOUT,
+        )
+        body = response.json()
+        records += body[path]
         if page >= body["pagination"]["total_pages"]:
             return records
         page += 1
+
+
+def ids(records: list[dict[str, Any]]) -> list[Any]:
+    """The ids of records, in order."""
+    return [record["id"] for record in records]
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        """Start at 0 seconds; tests set `seconds`."""
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        """Return the current time, in seconds."""
+        return self.seconds
+
+
+def send_list_request(
+    sandbox: SandboxServer, target: str = "/api/v1/enrollments"
+) -> socket.socket:
+    """Open a raw connection and send an authenticated GET; the caller reads."""
+    connection = socket.create_connection(("127.0.0.1", sandbox.port), timeout=TIMEOUT)
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: sandbox\r\n"
+        f"Authorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    connection.sendall(request.encode())
+    return connection
+
+
+def receive_until(connection: socket.socket, marker: bytes) -> bytes:
+    """Read from a raw connection until `marker` has arrived; return all read."""
+    received = b""
+    while marker not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+    return received
+
+
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The threads started since `before` was taken (the server's handlers)."""
+    return [thread for thread in threading.enumerate() if thread not in before]
 
 
 # Authentication
@@ -567,6 +637,646 @@ def test_not_json_fault_sends_a_body_that_does_not_parse(
         response.json()
 
 
+def test_fault_with_times_none_answers_every_matching_request_until_cleared(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A persistent fault (times=None) never runs out; clear() ends it."""
+    sandbox.faults.add(Fault.status(503), times=None, page=2)
+
+    statuses = [
+        list_enrollments(session, sandbox, page=p).status_code for p in (2, 1, 2, 2)
+    ]
+    sandbox.faults.clear()
+
+    assert statuses == [503, 200, 503, 503]
+    assert list_enrollments(session, sandbox, page=2).status_code == 200
+
+
+def test_counted_fault_answers_before_a_persistent_one(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A counted fault interrupts a persistent one, which then resumes."""
+    sandbox.faults.add(Fault.status(503), times=None)
+    sandbox.faults.add(Fault.status(429), times=1)
+
+    statuses = [list_enrollments(session, sandbox).status_code for _ in range(3)]
+
+    assert statuses == [429, 503, 503]
+    assert sandbox.faults.pending() == 0
+
+
+def test_short_fault_keeps_the_first_records_and_the_pagination(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A short page holds its first `keep` records under the real pagination."""
+    normal = list_enrollments(session, sandbox, limit=10).json()
+    sandbox.faults.add(Fault.short(3))
+
+    short = list_enrollments(session, sandbox, limit=10).json()
+
+    assert short["enrollments"] == normal["enrollments"][:3]
+    assert short["pagination"] == normal["pagination"]
+
+
+def test_empty_fault_serves_a_page_without_records(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """An empty page claims the real totals."""
+    sandbox.faults.add(Fault.empty(), page=2)
+
+    body = list_enrollments(session, sandbox, page=2).json()
+
+    assert body["enrollments"] == []
+    assert body["pagination"] == {
+        "page": 2,
+        "limit": 25,
+        "total": SEEDED,
+        "total_pages": 5,
+    }
+
+
+def test_altering_fault_is_not_sent_to_a_request_without_the_token(
+    sandbox: SandboxServer,
+) -> None:
+    """A fault that alters the normal answer still requires authentication."""
+    sandbox.faults.add(Fault.short(1))
+
+    response = requests.get(f"{sandbox.url}/v1/enrollments", timeout=TIMEOUT)
+
+    assert response.status_code == 401
+
+
+def test_pagination_fault_overrides_fields_and_leaves_records(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Overridden pagination fields are served as given; records are untouched."""
+    normal = list_enrollments(session, sandbox).json()
+    sandbox.faults.add(Fault.pagination(total_pages=10**9, total=500))
+
+    lying = list_enrollments(session, sandbox).json()
+
+    assert lying["enrollments"] == normal["enrollments"]
+    assert lying["pagination"] == {
+        "page": 1,
+        "limit": 25,
+        "total": 500,
+        "total_pages": 10**9,
+    }
+
+
+def test_pagination_fault_with_none_removes_the_field(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A None value removes the field from the pagination object."""
+    sandbox.faults.add(Fault.pagination(total_pages=None, limit=100))
+
+    pagination = list_enrollments(session, sandbox).json()["pagination"]
+
+    assert pagination == {"page": 1, "limit": 100, "total": SEEDED}
+
+
+def test_serve_page_faults_swap_pages_one_and_two(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Page 1 gets page 2's records and the other way round, each paginated as asked."""
+    normal = [
+        list_enrollments(session, sandbox, page=p, limit=10).json() for p in (1, 2)
+    ]
+    sandbox.faults.add(Fault.serve_page(2), page=1)
+    sandbox.faults.add(Fault.serve_page(1), page=2)
+
+    swapped = [
+        list_enrollments(session, sandbox, page=p, limit=10).json() for p in (1, 2)
+    ]
+
+    assert swapped[0]["enrollments"] == normal[1]["enrollments"]
+    assert swapped[1]["enrollments"] == normal[0]["enrollments"]
+    assert [body["pagination"] for body in swapped] == [
+        body["pagination"] for body in normal
+    ]
+
+
+def test_serve_page_fault_keeps_the_filters(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The page served instead is a page of the same filtered listing."""
+    completed = [r for r in sandbox.store.all_records() if r["completed"]]
+    sandbox.faults.add(Fault.serve_page(2))
+
+    body = list_enrollments(session, sandbox, limit=5, completed="true").json()
+
+    assert body["enrollments"] == completed[5:10]
+    assert body["pagination"]["page"] == 1
+
+
+def corrupt(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bad data as an API might send it: wrong types, no id, an extra field."""
+    first, second, third, fourth, *_ = records
+    without_id = {name: value for name, value in third.items() if name != "id"}
+    return [
+        {**first, "id": "500"},
+        {**second, "completed": "yes", "updated_at": "2024-13-45T99:99:99Z"},
+        without_id,
+        {**fourth, "surprise": {"nested": True}},
+    ]
+
+
+def test_records_fault_serves_what_the_transform_returns(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The page's records pass through the transform; pagination stays."""
+    normal = list_enrollments(session, sandbox, limit=10).json()
+    sandbox.faults.add(Fault.records(corrupt))
+
+    body = list_enrollments(session, sandbox, limit=10).json()
+
+    assert body["enrollments"] == corrupt(normal["enrollments"])
+    assert body["pagination"] == normal["pagination"]
+
+
+def test_records_fault_gets_copies(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A transform that changes records in place leaves the store alone."""
+    before = sandbox.store.all_records()
+
+    def overwrite_in_place(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for record in records:
+            record["completed"] = "maybe"
+        return records
+
+    sandbox.faults.add(Fault.records(overwrite_in_place))
+
+    lied = list_enrollments(session, sandbox, limit=100).json()["enrollments"]
+
+    assert {record["completed"] for record in lied} == {"maybe"}
+    assert list_enrollments(session, sandbox).json()["enrollments"] == before[:25]
+    assert sandbox.store.all_records() == before
+
+
+def test_date_fault_shifts_only_the_date_header(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The Date header is the API clock plus the offset; the body is normal."""
+    normal = list_enrollments(session, sandbox)
+    sandbox.faults.add(Fault.date(-7 * 86_400))
+
+    shifted = list_enrollments(session, sandbox)
+
+    gap = parsedate_to_datetime(normal.headers["Date"]) - parsedate_to_datetime(
+        shifted.headers["Date"]
+    )
+    assert timedelta(days=7) - timedelta(minutes=1) < gap < timedelta(days=7, minutes=1)
+    assert shifted.content == normal.content
+
+
+def test_persistent_date_fault_runs_the_clock_ahead_until_cleared(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """With times=None the Date header is off on every list response until clear()."""
+    years_76 = 76 * 365 * 86_400
+    sandbox.faults.add(Fault.date(years_76), times=None)
+
+    years = [
+        parsedate_to_datetime(
+            list_enrollments(session, sandbox, page=p).headers["Date"]
+        ).year
+        for p in (1, 2, 3)
+    ]
+    sandbox.faults.clear()
+    after = parsedate_to_datetime(list_enrollments(session, sandbox).headers["Date"])
+
+    this_year = datetime.now(timezone.utc).year
+    assert all(year >= this_year + 75 for year in years)
+    assert after.year <= this_year + 1
+
+
+def test_echo_fault_quotes_the_authorization_and_the_request_target(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The error body repeats the raw Authorization value and the target."""
+    sandbox.faults.add(Fault.echo(401))
+
+    response = list_enrollments(session, sandbox, page=2, limit=5)
+
+    assert response.status_code == 401
+    target = "/api/v1/enrollments?page=2&limit=5"
+    assert response.json() == {
+        "error": f"token Bearer {TOKEN} is invalid for GET {target}"
+    }
+
+
+def test_echo_fault_sends_its_headers(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """An echo fault can carry extra headers, like a status fault."""
+    sandbox.faults.add(Fault.echo(429, headers={"Retry-After": "3"}))
+
+    response = list_enrollments(session, sandbox)
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "3"
+    assert TOKEN in response.json()["error"]
+
+
+def test_drip_fault_declares_the_full_length_and_delivers_the_normal_body(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A drip with no pause delivers exactly the normal response."""
+    normal = list_enrollments(session, sandbox, limit=5)
+    sandbox.faults.add(Fault.drip(0.0))
+
+    dripped = list_enrollments(session, sandbox, limit=5)
+
+    assert dripped.status_code == 200
+    assert dripped.headers["Content-Length"] == normal.headers["Content-Length"]
+    assert dripped.content == normal.content
+
+
+def test_drip_fault_sends_headers_then_one_body_byte_per_interval(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Headers come at once, then one byte, then nothing for the interval."""
+    normal = list_enrollments(session, sandbox, limit=5)
+    sandbox.faults.add(Fault.drip(3600))
+    connection = send_list_request(sandbox, "/api/v1/enrollments?limit=5")
+    try:
+        received = receive_until(connection, b"\r\n\r\n")
+        head, _, body = received.partition(b"\r\n\r\n")
+        if not body:
+            body = connection.recv(65536)
+    finally:
+        connection.close()
+
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    length = f"Content-Length: {normal.headers['Content-Length']}".encode()
+    assert length in head.split(b"\r\n")
+    assert body == normal.content[:1]
+
+
+def test_drip_fault_with_headers_too_drips_the_status_line(
+    sandbox: SandboxServer,
+) -> None:
+    """With headers_too, even the status line arrives one byte at a time."""
+    sandbox.faults.add(Fault.drip(3600, headers_too=True))
+    connection = send_list_request(sandbox)
+    try:
+        first = connection.recv(65536)
+    finally:
+        connection.close()
+
+    assert first == b"H"
+
+
+def test_drip_stops_when_the_server_stops(sandbox: SandboxServer) -> None:
+    """A stopping server ends a drip at once instead of after its interval."""
+    sandbox.faults.add(Fault.drip(3600, headers_too=True))
+    before = set(threading.enumerate())
+    connection = send_list_request(sandbox)
+    try:
+        assert connection.recv(1) == b"H"
+        handlers = new_threads(before)
+
+        sandbox.stop()
+
+        for handler in handlers:
+            handler.join(timeout=TIMEOUT)
+    finally:
+        connection.close()
+    assert handlers
+    assert not any(handler.is_alive() for handler in handlers)
+
+
+def test_client_hanging_up_on_a_drip_prints_no_traceback(
+    sandbox: SandboxServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client that gives up on a drip ends it quietly."""
+    sandbox.faults.add(Fault.drip(0.001))
+    before = set(threading.enumerate())
+    connection = send_list_request(sandbox)
+    receive_until(connection, b"\r\n\r\n")
+    handlers = new_threads(before)
+
+    connection.close()
+    for handler in handlers:
+        handler.join(timeout=TIMEOUT)
+
+    assert handlers
+    assert not any(handler.is_alive() for handler in handlers)
+    assert capfd.readouterr().err == ""
+
+
+def test_raw_fault_sends_exactly_the_given_response(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Status, body bytes, content type and headers are sent as given."""
+    body = b'{"enrollments": ["\xff\xfe not UTF-8"]}'
+    sandbox.faults.add(
+        Fault.raw(200, body, "application/json; charset=latin-1", {"X-Odd": "1"})
+    )
+
+    response = list_enrollments(session, sandbox)
+
+    assert response.status_code == 200
+    assert response.content == body
+    assert response.headers["Content-Type"] == "application/json; charset=latin-1"
+    assert response.headers["X-Odd"] == "1"
+
+
+def test_raw_fault_can_send_json_nested_a_thousand_deep(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A body nested 1,000 levels deep arrives intact."""
+    deep = b"[" * 1000 + b"]" * 1000
+    sandbox.faults.add(Fault.raw(200, deep))
+
+    response = list_enrollments(session, sandbox)
+
+    assert response.content == deep
+    assert int(response.headers["Content-Length"]) == 2000
+
+
+def test_raw_fault_answers_without_the_token(sandbox: SandboxServer) -> None:
+    """A raw answer replaces the API's, before authentication."""
+    sandbox.faults.add(Fault.raw(418, b"teapot", "text/plain"))
+
+    response = requests.get(f"{sandbox.url}/v1/enrollments", timeout=TIMEOUT)
+
+    assert (response.status_code, response.text) == (418, "teapot")
+
+
+def test_redirect_fault_sends_the_location(sandbox: SandboxServer) -> None:
+    """A redirect fault answers its status with the given Location."""
+    # http.client: requests parses the Location even with allow_redirects=False,
+    # and raises ValueError on a port out of range.
+    target = "http://127.0.0.1:99999/api/v1/enrollments"
+    sandbox.faults.add(Fault.redirect(target))
+    sandbox.faults.add(Fault.redirect("/elsewhere", 308))
+    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=TIMEOUT)
+    answers = []
+    try:
+        for _ in range(2):
+            connection.request("GET", "/api/v1/enrollments")
+            response = connection.getresponse()
+            response.read()
+            answers.append((response.status, response.headers["Location"]))
+    finally:
+        connection.close()
+
+    assert answers == [(302, target), (308, "/elsewhere")]
+
+
+def test_fault_for_one_list_leaves_the_other_alone(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A fault with path="reviews" waits for a reviews request."""
+    sandbox.faults.add(Fault.status(503), path="reviews")
+
+    statuses = [
+        list_enrollments(session, sandbox).status_code,
+        list_reviews(session, sandbox).status_code,
+        list_reviews(session, sandbox).status_code,
+    ]
+
+    assert statuses == [200, 503, 200]
+
+
+def test_fault_without_a_path_matches_any_list(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """By default a fault answers the next request of either list."""
+    sandbox.faults.add(Fault.empty(), times=2)
+
+    bodies = [
+        list_reviews(session, sandbox).json(),
+        list_enrollments(session, sandbox).json(),
+    ]
+
+    assert [body.get("reviews", body.get("enrollments")) for body in bodies] == [[], []]
+
+
+def test_faults_refuse_an_unknown_list_or_count(sandbox: SandboxServer) -> None:
+    """A misspelt list or a count below 1 is refused when queued."""
+    with pytest.raises(ValueError, match="path"):
+        sandbox.faults.add(Fault.drop(), path="review")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="times"):
+        sandbox.faults.add(Fault.drop(), times=0)
+
+
+# A server-wide page-size cap
+
+
+def test_limit_cap_declared_serves_and_reports_the_cap(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A declared cap behaves as if the cap had been asked for."""
+    sandbox.faults.limit_cap = 20
+    order = sandbox.store.ids_in_api_order()
+
+    second = list_enrollments(session, sandbox, page=2, limit=50).json()
+
+    assert ids(second["enrollments"]) == order[20:40]
+    assert second["pagination"] == {
+        "page": 2,
+        "limit": 20,
+        "total": SEEDED,
+        "total_pages": 6,
+    }
+
+
+def test_limit_cap_silent_serves_smaller_pages_under_the_asked_limit(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A silent cap serves pages of the cap but claims the limit asked for."""
+    sandbox.faults.limit_cap = 20
+    sandbox.faults.limit_cap_mode = "silent"
+    order = sandbox.store.ids_in_api_order()
+
+    second = list_enrollments(session, sandbox, page=2, limit=50).json()
+    everything = all_pages(session, sandbox, limit=50)
+
+    assert ids(second["enrollments"]) == order[20:40]
+    assert second["pagination"] == {
+        "page": 2,
+        "limit": 50,
+        "total": SEEDED,
+        "total_pages": 3,
+    }
+    assert ids(everything) == order[:60]  # a trusting reader misses half
+
+
+def test_limit_cap_silent_gaps_skips_records_between_pages(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """With gaps, pages start every `limit` records but hold only the cap."""
+    sandbox.faults.limit_cap = 20
+    sandbox.faults.limit_cap_mode = "silent_gaps"
+    order = sandbox.store.ids_in_api_order()
+
+    second = list_enrollments(session, sandbox, page=2, limit=50).json()
+
+    assert ids(second["enrollments"]) == order[50:70]
+    assert second["pagination"]["limit"] == 50
+    assert second["pagination"]["total_pages"] == 3
+
+
+@pytest.mark.parametrize("mode", ["declared", "silent", "silent_gaps"])
+def test_limit_at_or_under_the_cap_is_served_normally(
+    sandbox: SandboxServer, session: requests.Session, mode: Any
+) -> None:
+    """A request within the cap is not affected by it."""
+    normal = list_enrollments(session, sandbox, page=2, limit=20).json()
+    sandbox.faults.limit_cap = 20
+    sandbox.faults.limit_cap_mode = mode
+
+    assert list_enrollments(session, sandbox, page=2, limit=20).json() == normal
+
+
+def test_clear_removes_the_limit_cap(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """faults.clear() lifts the cap and its mode."""
+    sandbox.faults.limit_cap = 5
+    sandbox.faults.limit_cap_mode = "silent"
+
+    sandbox.faults.clear()
+
+    assert sandbox.faults.limit_cap is None
+    assert sandbox.faults.limit_cap_mode == "declared"
+    assert len(list_enrollments(session, sandbox, limit=50).json()["enrollments"]) == 50
+
+
+def test_limit_cap_rejects_bad_values(sandbox: SandboxServer) -> None:
+    """A cap below 1 or an unknown mode is refused when set."""
+    with pytest.raises(ValueError, match="limit_cap"):
+        sandbox.faults.limit_cap = 0
+    with pytest.raises(ValueError, match="limit_cap_mode"):
+        sandbox.faults.limit_cap_mode = "loud"  # type: ignore[assignment]
+
+
+# Rate limit
+
+
+def test_token_bucket_lets_a_burst_through_then_refuses() -> None:
+    """A full bucket allows `burst` requests at once, then none."""
+    bucket = TokenBucket(rate=1.0, burst=3, clock=SteppedClock())
+
+    allowed = [bucket.take().allowed for _ in range(4)]
+
+    assert allowed == [True, True, True, False]
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    """Tokens come back at `rate` a second, and not before."""
+    clock = SteppedClock()
+    bucket = TokenBucket(rate=2.0, burst=1, clock=clock)
+    assert bucket.take().allowed
+
+    clock.seconds = 0.4
+    early = bucket.take()
+    clock.seconds = 0.5
+    on_time = bucket.take()
+
+    assert not early.allowed
+    assert early.reset_seconds == 1  # 0.1 s, rounded up to whole seconds
+    assert on_time.allowed
+
+
+def test_token_bucket_never_holds_more_than_its_burst() -> None:
+    """After a long idle time the bucket holds `burst` tokens, no more."""
+    clock = SteppedClock()
+    bucket = TokenBucket(rate=10.0, burst=2, clock=clock)
+    clock.seconds = 1000.0
+
+    decisions = [bucket.take() for _ in range(3)]
+
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert [d.remaining for d in decisions] == [1, 0, 0]
+
+
+def test_token_bucket_rejects_a_rate_or_burst_out_of_range() -> None:
+    """Rate must be positive and burst at least 1."""
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(rate=0.0, burst=1)
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucket(rate=1.0, burst=0)
+
+
+def test_rate_limited_list_request_gets_429_with_retry_after(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Past the burst, list requests get 429, Retry-After: 1 and the API's error."""
+    sandbox.rate_limit = TokenBucket(rate=20.0, burst=2, clock=SteppedClock())
+
+    responses = [list_enrollments(session, sandbox) for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[2].headers["Retry-After"] == "1"
+    assert responses[2].json()["error"]["type"] == "rate_limit_exceeded"
+    assert "RateLimit-Remaining" not in responses[2].headers
+
+
+def test_rate_limit_headers_come_with_every_list_response(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """With headers=True, 200s and 429s say the limit, what is left and when."""
+    sandbox.rate_limit = TokenBucket(
+        rate=1.0, burst=2, headers=True, clock=SteppedClock()
+    )
+
+    responses = [list_enrollments(session, sandbox) for _ in range(3)]
+
+    figures = [
+        tuple(
+            r.headers[f"RateLimit-{name}"] for name in ("Limit", "Remaining", "Reset")
+        )
+        for r in responses
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert figures == [("2", "1", "0"), ("2", "0", "1"), ("2", "0", "1")]
+    for response in responses:
+        for name in ("Limit", "Remaining", "Reset"):
+            assert (
+                response.headers[f"X-RateLimit-{name}"]
+                == response.headers[f"RateLimit-{name}"]
+            )
+
+
+def test_rate_limit_covers_both_lists_and_nothing_else(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Every list request takes a token; retrieving a record takes none."""
+    sandbox.rate_limit = TokenBucket(rate=1.0, burst=2, clock=SteppedClock())
+
+    statuses = [
+        list_enrollments(session, sandbox).status_code,
+        session.get(f"{sandbox.url}/v1/enrollments/1", timeout=TIMEOUT).status_code,
+        list_reviews(session, sandbox).status_code,
+        list_reviews(session, sandbox).status_code,
+    ]
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_rate_limited_request_reaches_no_hook_or_fault(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A refused request stops at the limiter: no hook runs, no fault is used."""
+    sandbox.rate_limit = TokenBucket(rate=1.0, burst=1, clock=SteppedClock())
+    pages: list[int] = []
+    sandbox.on_list_request(lambda page, _number: pages.append(page))
+    list_enrollments(session, sandbox, page=1)
+    sandbox.faults.add(Fault.status(503))
+
+    refused = list_enrollments(session, sandbox, page=2)
+
+    assert refused.status_code == 429
+    assert pages == [1]
+    assert sandbox.faults.pending() == 1
+    assert sandbox.list_request_count == 1
+    assert [r.status for r in sandbox.requests] == [200, 429]
+
+
 # Hooks
 
 
@@ -618,6 +1328,179 @@ def test_failing_hook_answers_500_and_is_reported(
 
     assert response.status_code == 500
     assert isinstance(sandbox.hook_errors[0], RuntimeError)
+
+
+def test_list_request_hook_hears_only_its_list(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A hook for reviews hears review requests; the default one, enrollments."""
+    heard: list[tuple[str, int, int]] = []
+    sandbox.on_list_request(
+        lambda page, number: heard.append(("enrollments", page, number))
+    )
+    sandbox.on_list_request(
+        lambda page, number: heard.append(("reviews", page, number)), path="reviews"
+    )
+
+    list_reviews(session, sandbox, page=2)
+    list_enrollments(session, sandbox, page=1)
+
+    assert heard == [("reviews", 2, 1), ("enrollments", 1, 2)]
+
+
+# Reviews
+
+
+REVIEW_FIELDS = {"id", "contact_id", "rating", "body", "submitted_at", "edited_at"}
+
+
+def test_reviews_list_has_the_shape_of_the_enrollments_list(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """`reviews` plus the same `pagination` object, with the same defaults."""
+    total = len(sandbox.reviews)
+
+    body = list_reviews(session, sandbox).json()
+
+    assert set(body) == {"reviews", "pagination"}
+    assert body["pagination"] == {
+        "page": 1,
+        "limit": 25,
+        "total": total,
+        "total_pages": -(-total // 25),
+    }
+    review = body["reviews"][0]
+    assert set(review) == REVIEW_FIELDS
+    assert isinstance(review["id"], int)
+    assert review["rating"] in range(1, 6)
+    assert TIMESTAMP.fullmatch(review["submitted_at"])
+    assert review["submitted_at"] <= review["edited_at"]
+
+
+def test_reviews_are_listed_newest_submitted_first_whatever_was_edited(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Editing a review changes edited_at, never the listing's order."""
+    order = sandbox.reviews.ids_in_api_order()
+    oldest = order[-1]
+
+    edited = sandbox.reviews.update(oldest, rating=1)
+    reviews = all_pages_of(session, sandbox, "reviews", limit=7)
+
+    assert ids(reviews) == order
+    keys = [(review["submitted_at"], review["id"]) for review in reviews]
+    assert keys == sorted(keys, reverse=True)
+    assert reviews[-1] == edited
+    assert edited["edited_at"] > edited["submitted_at"]
+
+
+def test_new_review_comes_first(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A review submitted now is the first of page 1, with the next id."""
+    created = sandbox.reviews.create("cont_A", 5, "Great.")
+
+    first = list_reviews(session, sandbox, limit=1).json()["reviews"]
+
+    assert first == [created]
+    assert created["id"] == len(sandbox.reviews)
+    assert created["submitted_at"] == created["edited_at"]
+
+
+def test_reviews_need_the_token(sandbox: SandboxServer) -> None:
+    """The reviews list is behind the same bearer token."""
+    response = requests.get(f"{sandbox.url}/v1/reviews", timeout=TIMEOUT)
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"limit": "101"}, "limit must be an integer between 1 and 100"),
+        ({"page": "0"}, "page must be a positive integer"),
+    ],
+)
+def test_reviews_validate_page_and_limit_like_enrollments(
+    sandbox: SandboxServer,
+    session: requests.Session,
+    params: dict[str, str],
+    message: str,
+) -> None:
+    """Out-of-range page and limit get the same 400 as on enrollments."""
+    response = list_reviews(session, sandbox, **params)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == message
+
+
+def test_reviews_accept_only_get(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The reviews list is read-only over HTTP."""
+    response = session.post(f"{sandbox.url}/v1/reviews", timeout=TIMEOUT)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+
+
+def test_limit_cap_applies_to_reviews_too(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The page-size cap is server-wide."""
+    sandbox.faults.limit_cap = 10
+
+    body = list_reviews(session, sandbox, limit=50).json()
+
+    assert len(body["reviews"]) == 10
+    assert body["pagination"]["limit"] == 10
+
+
+def test_default_reviews_share_the_api_clock(sandbox: SandboxServer) -> None:
+    """The default review store runs on the enrollments' clock."""
+    sandbox.clock.offset_seconds = -30 * 86_400
+
+    created = sandbox.reviews.create("cont_A", 4, "Fine.")
+
+    expected = format_timestamp(datetime.now(timezone.utc) - timedelta(days=30))
+    assert created["submitted_at"][:10] == expected[:10]
+
+
+def test_review_seeding_is_deterministic_and_plausible() -> None:
+    """Seeded reviews repeat per seed, follow submission order, rate 1 to 5."""
+    reviews = ReviewStore.seeded(300, seed=4).all_records()
+
+    assert ReviewStore.seeded(300, seed=4).all_records() == reviews
+    assert ReviewStore.seeded(300, seed=5).all_records() != reviews
+    assert ids(reviews) == list(range(300, 0, -1))
+    assert {review["rating"] for review in reviews} == {1, 2, 3, 4, 5}
+    assert any(r["edited_at"] > r["submitted_at"] for r in reviews)
+    for review in reviews:
+        assert set(review) == REVIEW_FIELDS
+        assert review["submitted_at"] <= review["edited_at"]
+        assert review["edited_at"] <= format_timestamp(SEED_TIME)
+
+
+@pytest.mark.parametrize("rating", [0, 6, True, 4.5])
+def test_review_rating_must_be_one_to_five(rating: Any) -> None:
+    """create() refuses a rating that is not an integer from 1 to 5."""
+    with pytest.raises(ValueError, match="rating"):
+        ReviewStore().create("cont_A", rating, "Hm.")
+
+
+def test_review_update_keeps_an_explicit_edited_at_and_delete_removes() -> None:
+    """update() takes an explicit edited_at; delete() removes from the listing."""
+    store = ReviewStore.seeded(5)
+
+    store.update(2, body="Changed.", edited_at="2025-06-30T00:00:00Z")
+    store.delete(3)
+
+    assert store.get(2) == {
+        **ReviewStore.seeded(5).get(2),  # type: ignore[dict-item]
+        "body": "Changed.",
+        "edited_at": "2025-06-30T00:00:00Z",
+    }
+    assert store.ids_in_api_order() == [5, 4, 2, 1]
 
 
 # The store
@@ -733,6 +1616,56 @@ def test_missing_ids_raise_key_error() -> None:
     assert store.get(4) is None
 
 
+def test_reloaded_store_lists_what_it_listed_before(
+    session: requests.Session,
+) -> None:
+    """to_json() then from_json(): the API lists the same pages as before."""
+    store = EnrollmentStore.seeded(70, seed=9)
+    store.update(3, completed=True)
+    store.delete(70)
+    store.add("camp_A", "cont_B", created_at=store.get(60)["created_at"])  # type: ignore[index]
+    with SandboxServer(store, token=TOKEN) as before:
+        listed = all_pages(session, before, limit=9)
+        filtered = all_pages(session, before, limit=9, completed="true")
+
+    reloaded = EnrollmentStore.from_json(store.to_json())
+
+    with SandboxServer(reloaded, token=TOKEN) as after:
+        assert all_pages(session, after, limit=9) == listed
+        assert all_pages(session, after, limit=9, completed="true") == filtered
+
+
+def test_reloaded_store_keeps_the_next_id() -> None:
+    """A deleted newest id is not given out again after a reload."""
+    store = EnrollmentStore.seeded(10)
+    store.delete(10)
+
+    reloaded = EnrollmentStore.from_json(store.to_json())
+
+    assert reloaded.create("camp_A", "cont_B")["id"] == 11
+
+
+def test_save_then_load_round_trips_through_a_file(tmp_path: Path) -> None:
+    """save() writes the file (creating its directory) and leaves no temp file."""
+    store = ReviewStore.seeded(20)
+    path = tmp_path / "output" / "reviews.json"
+
+    store.save(path)
+    store.save(path)  # over the existing file
+
+    assert ReviewStore.load(path).all_records() == store.all_records()
+    assert [child.name for child in path.parent.iterdir()] == ["reviews.json"]
+
+
+def test_loading_another_list_or_broken_records_fails() -> None:
+    """A saved review store is not an enrollment store; records need every field."""
+    with pytest.raises(ValueError, match="enrollments"):
+        EnrollmentStore.from_json(ReviewStore.seeded(3).to_json())
+    broken = json.dumps({"list": "reviews", "next_id": 2, "records": [{"id": 1}]})
+    with pytest.raises(ValueError, match="fields"):
+        ReviewStore.from_json(broken)
+
+
 # The command
 
 
@@ -756,3 +1689,73 @@ def test_command_serves_until_sigterm() -> None:
     assert response.json()["pagination"]["total"] == 5
     assert config["auth_token"] == DEFAULT_TOKEN
     assert exit_code == 0
+
+
+@contextlib.contextmanager
+def sandbox_command(*arguments: str) -> Iterator[dict[str, str]]:
+    """Run `python -m reviewrover_sandbox`; yield its tap config; SIGTERM it."""
+    command = [sys.executable, "-m", "reviewrover_sandbox", *arguments]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        try:
+            yield json.loads(lines[-1])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=TIMEOUT) == 0
+
+
+def every_enrollment(config: dict[str, str]) -> list[dict[str, Any]]:
+    """Every enrollment a running sandbox command lists, page by page."""
+    records: list[dict[str, Any]] = []
+    with requests.Session() as http_session:
+        http_session.headers["Authorization"] = f"Bearer {config['auth_token']}"
+        page, total_pages = 1, 1
+        while page <= total_pages:
+            body = http_session.get(
+                f"{config['api_url']}/v1/enrollments",
+                params={"page": page, "limit": 100},
+                timeout=TIMEOUT,
+            ).json()
+            records += body["enrollments"]
+            total_pages = body["pagination"]["total_pages"]
+            page += 1
+    return records
+
+
+def test_command_keeps_its_data_in_the_data_file(tmp_path: Path) -> None:
+    """With --data-file, what a sandbox served is served again after a restart."""
+    data_file = tmp_path / "output" / "sandbox-data.json"
+    first_run = ("--count", "40", "--activity", "10", "--data-file", str(data_file))
+    with sandbox_command(*first_run) as config:
+        saved_at_start = EnrollmentStore.load(data_file).all_records()
+        served_at_start = every_enrollment(config)
+        requests.post(
+            f"{config['api_url']}/v1/enrollments",
+            data={"campaign_id": "camp_A", "contact_id": "cont_B"},
+            headers={"Authorization": f"Bearer {config['auth_token']}"},
+            timeout=TIMEOUT,
+        )
+        served_at_end = every_enrollment(config)
+
+    with sandbox_command("--count", "5", "--data-file", str(data_file)) as config:
+        served_after_restart = every_enrollment(config)
+
+    assert saved_at_start == served_at_start  # saved after --activity
+    assert len(served_at_end) == 40 + 10 // 5 + 1
+    assert served_after_restart == served_at_end  # saved on shutdown
+
+
+def test_command_limits_the_rate_when_asked() -> None:
+    """--rate-limit, --rate-burst and --rate-limit-headers set up the bucket."""
+    flags = ("--count", "5", "--rate-limit", "0.001", "--rate-burst", "1")
+    with sandbox_command(*flags, "--rate-limit-headers") as config:
+        url = f"{config['api_url']}/v1/enrollments"
+        headers = {"Authorization": f"Bearer {config['auth_token']}"}
+        responses = [
+            requests.get(url, headers=headers, timeout=TIMEOUT) for _ in range(2)
+        ]
+
+    assert [r.status_code for r in responses] == [200, 429]
+    assert responses[1].headers["RateLimit-Limit"] == "1"
+    assert responses[1].headers["Retry-After"] == "1000"

@@ -4,19 +4,30 @@ Start one with `python -m reviewrover_sandbox`, or in a test::
 
     with SandboxServer(EnrollmentStore.seeded(1000)) as sandbox:
         sandbox.faults.add(Fault.status(429, headers={"Retry-After": "2"}))
+        sandbox.faults.add(Fault.short(3), page=2)
+        sandbox.rate_limit = TokenBucket(rate=20.0, burst=5)
         ...  # run the tap with api_url=sandbox.url, auth_token=sandbox.token
 """
 
-from reviewrover_sandbox.faults import Fault, FaultKind, FaultPlan
-from reviewrover_sandbox.server import DEFAULT_TOKEN, RequestRecord, SandboxServer
-from reviewrover_sandbox.store import (
+from reviewrover_sandbox.faults import (
+    Fault,
+    FaultKind,
+    FaultPlan,
+    LimitCapMode,
+    ListName,
+    PageWindow,
+)
+from reviewrover_sandbox.ratelimit import TokenBucket, TokenDecision
+from reviewrover_sandbox.records import (
     SEED_TIME,
-    AlreadyEnrolled,
     Clock,
-    EnrollmentStore,
     Page,
+    RecordStore,
     format_timestamp,
 )
+from reviewrover_sandbox.reviews import ReviewStore
+from reviewrover_sandbox.server import DEFAULT_TOKEN, RequestRecord, SandboxServer
+from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -27,8 +38,15 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "LimitCapMode",
+    "ListName",
     "Page",
+    "PageWindow",
+    "RecordStore",
     "RequestRecord",
+    "ReviewStore",
     "SandboxServer",
+    "TokenBucket",
+    "TokenDecision",
     "format_timestamp",
 ]

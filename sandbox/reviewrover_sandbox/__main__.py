@@ -3,6 +3,9 @@
 It prints the URL, the token and a tap config line, e.g.::
 
     {"api_url": "http://127.0.0.1:8123/api", "auth_token": "sandbox-token"}
+
+With `--data-file`, the enrollments outlive the process: loaded from the file
+when it exists (else seeded), saved to it after `--activity` and on shutdown.
 """
 
 from __future__ import annotations
@@ -17,11 +20,20 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reviewrover_sandbox.server import DEFAULT_TOKEN, SandboxServer
-from reviewrover_sandbox.store import Clock, EnrollmentStore
+from reviewrover_sandbox.ratelimit import TokenBucket
+from reviewrover_sandbox.records import Clock
+from reviewrover_sandbox.reviews import ReviewStore
+from reviewrover_sandbox.server import (
+    DEFAULT_REVIEW_COUNT,
+    DEFAULT_TOKEN,
+    SandboxServer,
+)
+from reviewrover_sandbox.store import EnrollmentStore
 
 if TYPE_CHECKING:
     from types import FrameType
+
+DEFAULT_RATE_BURST = 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a local sandbox of the ReviewRover Enrollments API.",
     )
     parser.add_argument("--count", type=int, default=1000, help="records to seed")
+    parser.add_argument(
+        "--reviews",
+        type=int,
+        default=DEFAULT_REVIEW_COUNT,
+        metavar="N",
+        help=f"reviews to seed (default {DEFAULT_REVIEW_COUNT})",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
@@ -56,8 +75,62 @@ def _parser() -> argparse.ArgumentParser:
             "as if the account was used since the last sync (for demos)"
         ),
     )
+    parser.add_argument(
+        "--data-file",
+        type=Path,
+        metavar="PATH",
+        help=(
+            "load the enrollments from this JSON file if it exists (else seed "
+            "them), and save them there after --activity and on shutdown"
+        ),
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="RPS",
+        help="answer list requests over this rate with 429 (a token bucket)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=int,
+        default=DEFAULT_RATE_BURST,
+        metavar="N",
+        help="requests the rate limit lets through at once (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-limit-headers",
+        action="store_true",
+        help="send RateLimit-* and X-RateLimit-* headers with list responses",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
+
+
+def load_or_seed(
+    data_file: Path | None, *, count: int, seed: int, clock: Clock
+) -> EnrollmentStore:
+    """Load the enrollments from `data_file` if it exists, else seed them.
+
+    Args:
+        data_file: The saved data, or None to always seed.
+        count: Enrollments to seed.
+        seed: Random seed of the seeded data.
+        clock: The API clock.
+
+    Returns:
+        The store.
+    """
+    if data_file is not None and data_file.exists():
+        return EnrollmentStore.load(data_file, clock=clock)
+    return EnrollmentStore.seeded(count, seed=seed, clock=clock)
+
+
+def _rate_limit(args: argparse.Namespace) -> TokenBucket | None:
+    if args.rate_limit is None:
+        return None
+    return TokenBucket(
+        args.rate_limit, args.rate_burst, headers=args.rate_limit_headers
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,14 +144,25 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status, 0 after a clean shutdown.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.rate_limit is not None and (args.rate_limit <= 0 or args.rate_burst < 1):
+        parser.error("--rate-limit must be more than 0 and --rate-burst at least 1")
     clock = Clock(args.clock_offset_seconds)
-    store = EnrollmentStore.seeded(args.count, seed=args.seed, clock=clock)
+    store = load_or_seed(args.data_file, count=args.count, seed=args.seed, clock=clock)
     server = SandboxServer(
-        store, token=args.token, host=args.host, port=args.port, verbose=args.verbose
+        store,
+        reviews=ReviewStore.seeded(args.reviews, seed=args.seed, clock=clock),
+        rate_limit=_rate_limit(args),
+        token=args.token,
+        host=args.host,
+        port=args.port,
+        verbose=args.verbose,
     )
     server.faults.latency_seconds = args.latency_ms / 1000
     simulate_activity(store, args.activity, random.Random())  # noqa: S311 - demo data
+    if args.data_file is not None:
+        store.save(args.data_file)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -101,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.ready_file:
                 args.ready_file.write_text(server.url + "\n")
             stop_requested.wait()
+        if args.data_file is not None:
+            store.save(args.data_file)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

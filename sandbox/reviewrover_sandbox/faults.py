@@ -1,22 +1,47 @@
-"""Scripted misbehaviour of the sandbox's list endpoint.
+"""Scripted misbehaviour of the sandbox's list endpoints.
 
 A test queues faults before or while a sync runs::
 
     sandbox.faults.add(Fault.status(429, headers={"Retry-After": "2"}), times=2)
     sandbox.faults.add(Fault.drop(), page=3)
+    sandbox.faults.add(Fault.date(76 * 365 * 86_400), times=None)  # until clear()
+    sandbox.faults.add(Fault.short(3), page=2, path="reviews")
     sandbox.faults.latency_seconds = 0.05  # every request, until reset
+    sandbox.faults.limit_cap = 50  # pages of at most 50 records, until reset
 
 Each queued fault answers the next `times` list requests whose `page` matches
-(any page when `page` is None), then it is used up. When several queued faults
-match a request, the one queued first answers it.
+(any page when `page` is None) on its list (any list when `path` is None), then
+it is used up; with `times=None` it answers every matching request until
+`clear()`. When several queued faults match a request, the first queued with a
+count answers it, else the first queued persistent one: a counted fault
+interrupts a persistent lie for its requests.
+
+Faults that replace the response (`status`, `html`, `drop`, `not_json`, `echo`,
+`raw`, `redirect`) answer before authentication, as a proxy in front of the
+API would. The others alter the normal answer, so it is only sent to an
+authenticated, valid request; `date` shifts the `Date` of whatever is sent.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    RecordsTransform = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+ListName = Literal["enrollments", "reviews"]
+"""The lists the sandbox serves, by the last part of their path."""
+LIST_NAMES: tuple[ListName, ...] = get_args(ListName)
+
+LimitCapMode = Literal["declared", "silent", "silent_gaps"]
+"""How a server-wide page-size cap shows; see `FaultPlan.limit_cap`."""
+LIMIT_CAP_MODES: tuple[LimitCapMode, ...] = get_args(LimitCapMode)
 
 
 class FaultKind(enum.Enum):
@@ -34,6 +59,37 @@ class FaultKind(enum.Enum):
     """Status 200 and the full Content-Length, but only half of the body."""
     NOT_JSON = "not_json"
     """Status 200 and a JSON Content-Type, but a body that is not JSON."""
+    SHORT = "short"
+    """The page's records cut to the first few; pagination untouched."""
+    PAGINATION = "pagination"
+    """Fields of the `pagination` object overridden or removed."""
+    SERVE_PAGE = "serve_page"
+    """Another page's records under the requested page's pagination."""
+    RECORDS = "records"
+    """The page's records rewritten by a function."""
+    DATE = "date"
+    """The `Date` header off the API clock by an offset."""
+    ECHO = "echo"
+    """An error whose body quotes the request, Authorization header included."""
+    DRIP = "drip"
+    """A normal response sent one byte at a time."""
+    RAW = "raw"
+    """Exactly the given status, body and headers."""
+    REDIRECT = "redirect"
+    """A redirect to the given location."""
+
+
+_REPLACING_KINDS = frozenset(
+    {
+        FaultKind.STATUS,
+        FaultKind.HTML,
+        FaultKind.DROP,
+        FaultKind.NOT_JSON,
+        FaultKind.ECHO,
+        FaultKind.RAW,
+        FaultKind.REDIRECT,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,10 +98,19 @@ class Fault:
 
     Attributes:
         kind: What goes wrong.
-        code: HTTP status of STATUS and HTML faults.
+        code: HTTP status of STATUS, HTML, ECHO, RAW and REDIRECT faults.
         body: JSON body of a STATUS fault; None for an API-style error.
-        headers: Extra response headers of a STATUS fault.
-        seconds: Delay of a SLOW fault.
+        headers: Extra response headers of STATUS, ECHO and RAW faults.
+        seconds: The delay of SLOW, the pause after each byte of DRIP, the
+            offset of DATE.
+        keep: How many records a SHORT fault keeps.
+        overrides: Field overrides of a PAGINATION fault; None removes one.
+        page_number: The page whose records a SERVE_PAGE fault serves.
+        transform: The function a RECORDS fault passes the records through.
+        content: The body of a RAW fault.
+        content_type: The `Content-Type` of a RAW fault.
+        location: The `Location` of a REDIRECT fault.
+        headers_too: Whether a DRIP fault drips the status line and headers too.
     """
 
     kind: FaultKind
@@ -53,6 +118,19 @@ class Fault:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    keep: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    page_number: int = 1
+    transform: RecordsTransform | None = None
+    content: bytes = b""
+    content_type: str = "application/json"
+    location: str = ""
+    headers_too: bool = False
+
+    @property
+    def replaces_response(self) -> bool:
+        """Whether the fault answers instead of the API (before authentication)."""
+        return self.kind in _REPLACING_KINDS
 
     @classmethod
     def status(
@@ -125,16 +203,252 @@ class Fault:
         """
         return cls(FaultKind.NOT_JSON)
 
+    @classmethod
+    def short(cls, keep: int) -> Fault:
+        """Serve only the page's first `keep` records; `pagination` is untouched.
+
+        Args:
+            keep: How many records to keep (0 or more).
+
+        Returns:
+            The fault.
+
+        Raises:
+            ValueError: `keep` is negative.
+        """
+        if keep < 0:
+            msg = "keep must be 0 or more"
+            raise ValueError(msg)
+        return cls(FaultKind.SHORT, keep=keep)
+
+    @classmethod
+    def empty(cls) -> Fault:
+        """Serve the page without any records: `short(0)`.
+
+        Returns:
+            The fault.
+        """
+        return cls.short(0)
+
+    @classmethod
+    def pagination(cls, **fields: Any) -> Fault:  # noqa: ANN401 - any JSON value
+        """Override fields of the response's `pagination` object; records untouched.
+
+        For example `Fault.pagination(total_pages=10**9)` or
+        `Fault.pagination(total=None)` (None removes the field).
+
+        Args:
+            **fields: The values that replace the real ones.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.PAGINATION, overrides=dict(fields))
+
+    @classmethod
+    def serve_page(cls, number: int) -> Fault:
+        """Answer with the records of page `number`, described as the requested page.
+
+        Same limit and filters, as the list stands now. Two of them, page 1 to
+        2 and page 2 to 1, serve pages 1 and 2 swapped.
+
+        Args:
+            number: The page whose records are served, from 1.
+
+        Returns:
+            The fault.
+
+        Raises:
+            ValueError: `number` is less than 1.
+        """
+        if number < 1:
+            msg = "number must be at least 1"
+            raise ValueError(msg)
+        return cls(FaultKind.SERVE_PAGE, page_number=number)
+
+    @classmethod
+    def records(cls, transform: RecordsTransform) -> Fault:
+        """Serve the page's records as `transform` rewrites them.
+
+        `transform` gets the records as decoded dicts (copies) and returns the
+        list to serve, e.g. with `id` "500", `completed` "yes", an impossible
+        timestamp, a record without `id` or with extra fields.
+
+        Args:
+            transform: The rewrite; it runs in the request's thread.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.RECORDS, transform=transform)
+
+    @classmethod
+    def date(cls, offset_seconds: float) -> Fault:
+        """Send the response's `Date` header as the API clock plus an offset.
+
+        Nothing else changes, records included.
+
+        Args:
+            offset_seconds: Added to the API clock; negative for the past.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.DATE, seconds=offset_seconds)
+
+    @classmethod
+    def echo(cls, code: int, *, headers: dict[str, str] | None = None) -> Fault:
+        """Answer an error whose JSON body quotes the request back.
+
+        As some APIs do: `{"error": "token Bearer abc is invalid for GET
+        /api/v1/enrollments?page=1"}`, with the raw `Authorization` value and
+        the request target.
+
+        Args:
+            code: The status, e.g. 401.
+            headers: Extra headers.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.ECHO, code=code, headers=headers or {})
+
+    @classmethod
+    def drip(cls, interval: float, *, headers_too: bool = False) -> Fault:
+        """Send the normal 200 response one byte every `interval` seconds.
+
+        The full `Content-Length` is declared up front. The drip stops when the
+        server stops; a client that hangs up just ends it.
+
+        Args:
+            interval: Seconds between bytes.
+            headers_too: Drip the status line and headers as well, not only
+                the body.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.DRIP, seconds=interval, headers_too=headers_too)
+
+    @classmethod
+    def raw(
+        cls,
+        code: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Fault:
+        """Answer exactly this: e.g. JSON nested 1,000 deep, or non-UTF-8 bytes.
+
+        Args:
+            code: The status.
+            body: The body bytes.
+            content_type: The `Content-Type`.
+            headers: Extra headers.
+
+        Returns:
+            The fault.
+        """
+        return cls(
+            FaultKind.RAW,
+            code=code,
+            content=body,
+            content_type=content_type,
+            headers=headers or {},
+        )
+
+    @classmethod
+    def redirect(cls, location: str, code: int = 302) -> Fault:
+        """Answer a redirect, e.g. to `http://127.0.0.1:99999/...` (a bad port).
+
+        Args:
+            location: The `Location` header.
+            code: The status, e.g. 301, 302, 307 or 308.
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.REDIRECT, code=code, location=location)
+
+    def alter_listing(
+        self, items_json: bytes, pagination: dict[str, Any]
+    ) -> tuple[bytes, dict[str, Any]]:
+        """Apply a SHORT, RECORDS or PAGINATION fault to a list answer.
+
+        Args:
+            items_json: The page's records as a JSON array.
+            pagination: The `pagination` object.
+
+        Returns:
+            The records and pagination to serve; unchanged for other kinds.
+        """
+        if self.kind is FaultKind.SHORT:
+            records = json.loads(items_json)[: self.keep]
+            return _json_bytes(records), pagination
+        if self.kind is FaultKind.RECORDS and self.transform is not None:
+            return _json_bytes(self.transform(json.loads(items_json))), pagination
+        if self.kind is FaultKind.PAGINATION:
+            altered = {**pagination, **self.overrides}
+            return items_json, {k: v for k, v in altered.items() if v is not None}
+        return items_json, pagination
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class PageWindow(NamedTuple):
+    """Which records a list request gets, and the page size it is told."""
+
+    offset: int
+    """How many records of the listing come before the page's first."""
+    size: int
+    """How many records the page holds at most."""
+    reported_limit: int
+    """The `pagination.limit` of the answer; `total_pages` is derived from it."""
+
+
+def page_window(
+    page: int, limit: int, cap: int | None, mode: LimitCapMode
+) -> PageWindow:
+    """Decide a page's records under a server-wide page-size cap.
+
+    With a cap C and a requested limit L > C: "declared" serves pages of C and
+    says so; "silent" serves pages of C (offsets in steps of C) but reports L;
+    "silent_gaps" steps offsets by L but serves only C records a page, so
+    records between pages are never served, and reports L.
+
+    Args:
+        page: The requested page, from 1.
+        limit: The requested page size.
+        cap: The cap; None for none.
+        mode: How the cap shows.
+
+    Returns:
+        The window.
+    """
+    if cap is None or limit <= cap:
+        return PageWindow((page - 1) * limit, limit, limit)
+    if mode == "declared":
+        return PageWindow((page - 1) * cap, cap, cap)
+    if mode == "silent":
+        return PageWindow((page - 1) * cap, cap, limit)
+    return PageWindow((page - 1) * limit, cap, limit)
+
 
 @dataclass
 class _Scheduled:
     fault: Fault
-    remaining: int
+    remaining: int | None  # None: every matching request, until clear()
     page: int | None
+    path: ListName | None
+
+    def matches(self, page: int, path: ListName) -> bool:
+        return self.page in {None, page} and self.path in {None, path}
 
 
 class FaultPlan:
-    """Thread-safe queue of faults for the list endpoint, plus global latency.
+    """Thread-safe queue of faults for the list endpoints, plus server-wide quirks.
 
     Attributes:
         latency_seconds: Delay added to every request (any endpoint); 0 for none.
@@ -143,53 +457,120 @@ class FaultPlan:
     def __init__(self) -> None:
         """Create an empty plan."""
         self.latency_seconds = 0.0
+        self._limit_cap: int | None = None
+        self._limit_cap_mode: LimitCapMode = "declared"
         self._lock = threading.Lock()
         self._queue: list[_Scheduled] = []
 
-    def add(self, fault: Fault, *, times: int = 1, page: int | None = None) -> None:
+    @property
+    def limit_cap(self) -> int | None:
+        """The most records any page holds, whatever `limit` asks; None: no cap.
+
+        A request with `limit` at or under the cap is served normally; above
+        it, `limit_cap_mode` decides what is served and said.
+        """
+        return self._limit_cap
+
+    @limit_cap.setter
+    def limit_cap(self, cap: int | None) -> None:
+        if cap is not None and cap < 1:
+            msg = "limit_cap must be at least 1, or None"
+            raise ValueError(msg)
+        self._limit_cap = cap
+
+    @property
+    def limit_cap_mode(self) -> LimitCapMode:
+        """How the cap shows: "declared", "silent" or "silent_gaps".
+
+        See `page_window`; "declared" by default.
+        """
+        return self._limit_cap_mode
+
+    @limit_cap_mode.setter
+    def limit_cap_mode(self, mode: LimitCapMode) -> None:
+        if mode not in LIMIT_CAP_MODES:
+            msg = f"limit_cap_mode must be one of {LIMIT_CAP_MODES}"
+            raise ValueError(msg)
+        self._limit_cap_mode = mode
+
+    def window(self, page: int, limit: int) -> PageWindow:
+        """Decide a page's records under the current cap.
+
+        Args:
+            page: The page, from 1.
+            limit: The requested page size.
+
+        Returns:
+            The window.
+        """
+        return page_window(page, limit, self._limit_cap, self._limit_cap_mode)
+
+    def add(
+        self,
+        fault: Fault,
+        *,
+        times: int | None = 1,
+        page: int | None = None,
+        path: ListName | None = None,
+    ) -> None:
         """Queue a fault for the next `times` matching list requests.
 
         Args:
             fault: What goes wrong.
-            times: How many consecutive matching requests it answers.
+            times: How many matching requests it answers; None for every one
+                until `clear()`.
             page: Only requests for this page number match; None: any page.
+            path: Only requests of this list ("enrollments" or "reviews")
+                match; None: any list.
 
         Raises:
-            ValueError: `times` is less than 1.
+            ValueError: `times` is less than 1, or `path` is not a list.
         """
-        if times < 1:
-            msg = "times must be at least 1"
+        if times is not None and times < 1:
+            msg = "times must be at least 1, or None"
+            raise ValueError(msg)
+        if path is not None and path not in LIST_NAMES:
+            msg = f"path must be one of {LIST_NAMES}, or None"
             raise ValueError(msg)
         with self._lock:
-            self._queue.append(_Scheduled(fault, times, page))
+            self._queue.append(_Scheduled(fault, times, page, path))
 
-    def take(self, page: int) -> Fault | None:
-        """Use up one match of the first queued fault for a list request.
+    def take(self, page: int, path: ListName = "enrollments") -> Fault | None:
+        """Use up one match of the fault that answers a list request.
 
         The server calls this once per list request.
 
         Args:
             page: The requested page number.
+            path: The list requested.
 
         Returns:
             The fault to apply, or None to answer normally.
         """
         with self._lock:
-            for scheduled in self._queue:
-                if scheduled.page is None or scheduled.page == page:
-                    scheduled.remaining -= 1
-                    if scheduled.remaining == 0:
-                        self._queue.remove(scheduled)
-                    return scheduled.fault
-            return None
+            matching = [s for s in self._queue if s.matches(page, path)]
+            counted = [s for s in matching if s.remaining is not None]
+            if not matching:
+                return None
+            chosen = (counted or matching)[0]
+            if chosen.remaining is not None:
+                chosen.remaining -= 1
+                if chosen.remaining == 0:
+                    self._queue.remove(chosen)
+            return chosen.fault
 
     def pending(self) -> int:
-        """Return how many faulty responses are still queued (over all faults)."""
+        """Return how many faulty responses are still queued (over counted faults).
+
+        Persistent faults (`times=None`) are not counted.
+        """
         with self._lock:
-            return sum(scheduled.remaining for scheduled in self._queue)
+            return sum(s.remaining for s in self._queue if s.remaining is not None)
 
     def clear(self) -> None:
-        """Drop all queued faults and reset the latency to 0."""
+        """Drop all queued faults; reset the latency to 0 and remove the cap."""
         with self._lock:
             self._queue.clear()
             self.latency_seconds = 0.0
+            self._limit_cap = None
+            self._limit_cap_mode = "declared"

@@ -6,9 +6,11 @@ Routes (all under `/api`, bearer token required):
 - `POST /api/v1/enrollments`: create (form-encoded or JSON body)
 - `GET /api/v1/enrollments/{id}`: retrieve
 - `DELETE /api/v1/enrollments/{id}`: delete
+- `GET /api/v1/reviews`: a second list, newest submitted first, paged the same way
 
-Tests script misbehaviour of the list endpoint with `server.faults` and change
-data mid-sync from `server.on_list_request` callbacks.
+Tests script misbehaviour of the lists with `server.faults`, limit their rate
+with `server.rate_limit` and change data mid-sync from `server.on_list_request`
+callbacks.
 """
 
 from __future__ import annotations
@@ -21,13 +23,24 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from reviewrover_sandbox.faults import Fault, FaultKind, FaultPlan
+from reviewrover_sandbox.faults import LIST_NAMES, Fault, FaultKind, FaultPlan
+from reviewrover_sandbox.responses import (
+    ApiError,
+    Response,
+    error_body,
+    json_bytes,
+    list_body,
+    reason_phrase,
+    replacing_response,
+)
+from reviewrover_sandbox.reviews import ReviewStore
 from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
 
 if TYPE_CHECKING:
@@ -36,28 +49,20 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from reviewrover_sandbox.store import Clock
+    from reviewrover_sandbox.faults import ListName
+    from reviewrover_sandbox.ratelimit import TokenBucket
+    from reviewrover_sandbox.records import Clock, RecordStore
 
     ListRequestCallback = Callable[[int, int], object]
 
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - the public token of a local sandbox
 LIST_PATH = "/api/v1/enrollments"
+REVIEWS_PATH = "/api/v1/reviews"
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+DEFAULT_REVIEW_COUNT = 60
 MAX_BODY_BYTES = 1_000_000
 IDLE_CONNECTION_TIMEOUT_SECONDS = 60
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "already_enrolled",
-    413: "invalid_request_error",
-    422: "validation_error",
-    429: "rate_limit_exceeded",
-}
 
 
 @dataclass(frozen=True)
@@ -79,49 +84,6 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-    """Close the connection without sending anything."""
-    truncate: bool = False
-    """Send only the first half of the body, then close."""
-
-
-class _ApiError(Exception):
-    def __init__(
-        self, status: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def error_body(status: int, message: str) -> bytes:
-    """Render the API's error JSON: `{"error": {"type": ..., "message": ...}}`.
-
-    Args:
-        status: The HTTP status, which picks the error type.
-        message: A human-readable explanation.
-
-    Returns:
-        The JSON body.
-    """
-    error_type = _ERROR_TYPES.get(
-        status,
-        "server_error" if status >= HTTPStatus.INTERNAL_SERVER_ERROR else "api_error",
-    )
-    return _json({"error": {"type": error_type, "message": message}})
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 def _positive_int(value: str | None, default: int) -> int | None:
     """Parse a page-style parameter; None when it is not a positive integer."""
     if value is None:
@@ -135,42 +97,12 @@ def _list_filters(query: dict[str, str]) -> dict[str, Any]:
     """Validate the list endpoint's filters; empty values mean no filter."""
     completed = query.get("completed") or None
     if completed not in {None, "true", "false"}:
-        raise _ApiError(HTTPStatus.BAD_REQUEST, "completed must be true or false")
+        raise ApiError(HTTPStatus.BAD_REQUEST, "completed must be true or false")
     return {
         "campaign_id": query.get("campaign_id") or None,
         "contact_id": query.get("contact_id") or None,
         "completed": None if completed is None else completed == "true",
     }
-
-
-def _fault_response(fault: Fault) -> _Response:
-    """Build the response that replaces the normal one.
-
-    For STATUS, HTML, DROP and NOT_JSON faults; SLOW and TRUNCATE alter the
-    normal response instead.
-    """
-    if fault.kind is FaultKind.STATUS:
-        phrase = HTTPStatus(fault.code).phrase
-        body = (
-            _json(fault.body)
-            if fault.body is not None
-            else error_body(fault.code, phrase)
-        )
-        return _Response(fault.code, body, headers=dict(fault.headers))
-    if fault.kind is FaultKind.HTML:
-        title = f"{fault.code} {HTTPStatus(fault.code).phrase}"
-        page = (
-            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            "</body>\r\n</html>\r\n"
-        )
-        return _Response(fault.code, page.encode(), "text/html")
-    if fault.kind is FaultKind.DROP:
-        return _Response(HTTPStatus.OK, drop=True)
-    if fault.kind is FaultKind.NOT_JSON:
-        return _Response(HTTPStatus.OK, b"Service temporarily unavailable.\n")
-    msg = f"{fault.kind} alters the normal response instead of replacing it"
-    raise ValueError(msg)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -259,9 +191,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Return the `Server` header value."""
         return self.server_version
 
-    def date_time_string(self, timestamp: float | None = None) -> str:  # noqa: ARG002 - the API clock decides
-        """Return the `Date` header value from the API clock (offset included)."""
-        return format_datetime(self.server.sandbox.clock.now(), usegmt=True)
+    def date_header(self, offset_seconds: float = 0.0) -> str:
+        """Return a `Date` header value: the API clock, plus an offset.
+
+        Args:
+            offset_seconds: Added to the API clock (a DATE fault's).
+        """
+        now = self.server.sandbox.clock.now() + timedelta(seconds=offset_seconds)
+        return format_datetime(now, usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class's name
         """Log a request to stderr only when the server is verbose."""
@@ -275,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
         del explain
         self.close_connection = True
         body = error_body(code, message or HTTPStatus(code).phrase)
-        self._write(_Response(code, body, headers={"Connection": "close"}))
+        self._write(Response(code, body, headers={"Connection": "close"}))
 
     def _handle(self) -> None:
         sandbox = self.server.sandbox
@@ -285,12 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             sandbox.wait(sandbox.faults.latency_seconds)
             response = self._route(url.path, query, body)
-        except _ApiError as error:
-            response = _Response(
-                error.status,
-                error_body(error.status, error.message),
-                headers=error.headers,
-            )
+        except ApiError as error:
+            response = error.response()
         status = None if response.drop else int(response.status)
         headers = dict(self.headers.items())
         sandbox.record(RequestRecord(self.command, url.path, query, status, headers))
@@ -300,27 +233,33 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length", "0")
         if not (length.isascii() and length.isdigit()):
             self.close_connection = True
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "Invalid Content-Length header")
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid Content-Length header")
         if int(length) > MAX_BODY_BYTES:
             self.close_connection = True
-            raise _ApiError(
+            raise ApiError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large"
             )
         return self.rfile.read(int(length))
 
-    def _route(self, path: str, query: dict[str, str], body: bytes) -> _Response:
+    def _route(self, path: str, query: dict[str, str], body: bytes) -> Response:
         method = self.command
         path = path.rstrip("/")
         if path == LIST_PATH:
             if method == "GET":
-                return self._list(query)
+                return self._list("enrollments", query)
             if method == "POST":
                 self._authenticate()
                 return self._create(body)
-            raise _ApiError(
+            raise ApiError(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 {"Allow": "GET, POST"},
+            )
+        if path == REVIEWS_PATH:
+            if method == "GET":
+                return self._list("reviews", query)
+            raise ApiError(
+                HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed", {"Allow": "GET"}
             )
         item = path.removeprefix(LIST_PATH + "/")
         if item != path and item.isascii() and item.isdigit():
@@ -330,119 +269,226 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 self._authenticate()
                 return self._delete(int(item))
-            raise _ApiError(
+            raise ApiError(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 {"Allow": "GET, DELETE"},
             )
-        raise _ApiError(HTTPStatus.NOT_FOUND, f"No route for {method} {path}")
+        raise ApiError(HTTPStatus.NOT_FOUND, f"No route for {method} {path}")
 
     def _authenticate(self) -> None:
         expected = f"Bearer {self.server.sandbox.token}".encode()
         given = self.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):
-            raise _ApiError(
+            raise ApiError(
                 HTTPStatus.UNAUTHORIZED,
                 "Invalid or missing API token",
                 {"WWW-Authenticate": "Bearer"},
             )
 
-    def _list(self, query: dict[str, str]) -> _Response:
+    def _list(self, name: ListName, query: dict[str, str]) -> Response:
+        """Answer a list request: the rate limiter first, then the list itself."""
+        limiter = self.server.sandbox.rate_limit
+        decision = limiter.take() if limiter is not None else None
+        if decision is not None and not decision.allowed:
+            response = ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Rate limit exceeded; retry later",
+                {"Retry-After": str(decision.retry_after_seconds)},
+            ).response()
+        else:
+            try:
+                response = self._list_behind_limiter(name, query)
+            except ApiError as error:
+                response = error.response()
+        if limiter is not None and decision is not None:
+            response.headers.update(limiter.response_headers(decision))
+        return response
+
+    def _list_behind_limiter(self, name: ListName, query: dict[str, str]) -> Response:
         sandbox = self.server.sandbox
         request_number = sandbox.count_list_request()
         page = _positive_int(query.get("page"), 1)
         fault = None
-        # Hooks and faults act before authentication, as a proxy or a rate
-        # limiter in front of the API would. A malformed page skips both.
+        # Hooks and faults act before authentication, as a proxy in front of the
+        # API would. A malformed page skips both.
         if page is not None:
-            sandbox.notify_list_request(page, request_number)
-            fault = sandbox.faults.take(page)
-        if fault is not None and fault.kind is FaultKind.SLOW:
+            sandbox.notify_list_request(page, request_number, path=name)
+            fault = sandbox.faults.take(page, name)
+        if fault is None:
+            return self._list_page(name, query, page, None)
+        if fault.replaces_response:
+            return replacing_response(
+                fault,
+                method=self.command,
+                target=self.path,
+                authorization=self.headers.get("Authorization", ""),
+            )
+        if fault.kind is FaultKind.SLOW:
             sandbox.wait(fault.seconds)
-        elif fault is not None and fault.kind is not FaultKind.TRUNCATE:
-            return _fault_response(fault)
+        try:
+            response = self._list_page(name, query, page, fault)
+        except ApiError as error:
+            response = error.response()
+        if fault.kind is FaultKind.DATE:
+            response.date_offset_seconds = fault.seconds
+        return response
+
+    def _list_page(
+        self,
+        name: ListName,
+        query: dict[str, str],
+        page: int | None,
+        fault: Fault | None,
+    ) -> Response:
+        """Answer an authenticated, valid list request; `fault` may alter it."""
         self._authenticate()
         limit = _positive_int(query.get("limit"), DEFAULT_LIMIT)
         if limit is None or limit > MAX_LIMIT:
             message = f"limit must be an integer between 1 and {MAX_LIMIT}"
-            raise _ApiError(HTTPStatus.BAD_REQUEST, message)
+            raise ApiError(HTTPStatus.BAD_REQUEST, message)
         if page is None:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "page must be a positive integer")
-        result = sandbox.store.page(page=page, limit=limit, **_list_filters(query))
+            raise ApiError(HTTPStatus.BAD_REQUEST, "page must be a positive integer")
+        filters = _list_filters(query) if name == "enrollments" else {}
+        served_page = page
+        if fault is not None and fault.kind is FaultKind.SERVE_PAGE:
+            served_page = fault.page_number
+        items, pagination = self._listing(name, page, served_page, limit, filters)
+        if fault is None:
+            return Response(HTTPStatus.OK, list_body(name, items, pagination))
+        items, pagination = fault.alter_listing(items, pagination)
+        dripping = fault.kind is FaultKind.DRIP
+        return Response(
+            HTTPStatus.OK,
+            list_body(name, items, pagination),
+            truncate=fault.kind is FaultKind.TRUNCATE,
+            drip_interval=fault.seconds if dripping else None,
+            drip_head=dripping and fault.headers_too,
+        )
+
+    def _listing(
+        self,
+        name: ListName,
+        page: int,
+        served_page: int,
+        limit: int,
+        filters: dict[str, Any],
+    ) -> tuple[bytes, dict[str, Any]]:
+        """The records of `served_page` and the pagination of `page`.
+
+        The page-size cap (`faults.limit_cap`) decides which records a page
+        holds and which limit the pagination reports.
+        """
+        sandbox = self.server.sandbox
+        served = sandbox.faults.window(served_page, limit)
+        result = sandbox.list_store(name).window(
+            offset=served.offset, size=served.size, filters=filters
+        )
         pagination = {
             "page": page,
-            "limit": limit,
+            "limit": served.reported_limit,
             "total": result.total,
-            "total_pages": -(-result.total // limit),
+            "total_pages": -(-result.total // served.reported_limit),
         }
-        body = (
-            b'{"enrollments":'
-            + result.items_json
-            + b',"pagination":'
-            + _json(pagination)
-            + b"}"
-        )
-        truncate = fault is not None and fault.kind is FaultKind.TRUNCATE
-        return _Response(HTTPStatus.OK, body, truncate=truncate)
+        return result.items_json, pagination
 
-    def _create(self, body: bytes) -> _Response:
+    def _create(self, body: bytes) -> Response:
         if self.headers.get_content_type() == "application/json":
             try:
                 fields = json.loads(body or b"{}")
             except ValueError as error:
-                raise _ApiError(
+                raise ApiError(
                     HTTPStatus.BAD_REQUEST, "Body is not valid JSON"
                 ) from error
             if not isinstance(fields, dict):
-                raise _ApiError(HTTPStatus.BAD_REQUEST, "Body must be a JSON object")
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Body must be a JSON object")
         else:  # curl -d sends application/x-www-form-urlencoded
             fields = dict(
                 parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
             )
         for name in ("campaign_id", "contact_id"):
             if not isinstance(fields.get(name), str) or not fields[name]:
-                raise _ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name} is required")
+                raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name} is required")
         try:
             record = self.server.sandbox.store.create(
                 fields["campaign_id"], fields["contact_id"]
             )
         except AlreadyEnrolled as error:
-            raise _ApiError(HTTPStatus.CONFLICT, str(error)) from error
-        return _Response(HTTPStatus.CREATED, _json(record))
+            raise ApiError(HTTPStatus.CONFLICT, str(error)) from error
+        return Response(HTTPStatus.CREATED, json_bytes(record))
 
-    def _retrieve(self, enrollment_id: int) -> _Response:
+    def _retrieve(self, enrollment_id: int) -> Response:
         body = self.server.sandbox.store.get_json(enrollment_id)
         if body is None:
-            raise _ApiError(
+            raise ApiError(
                 HTTPStatus.NOT_FOUND, f"Enrollment {enrollment_id} not found"
             )
-        return _Response(HTTPStatus.OK, body)
+        return Response(HTTPStatus.OK, body)
 
-    def _delete(self, enrollment_id: int) -> _Response:
+    def _delete(self, enrollment_id: int) -> Response:
         try:
             self.server.sandbox.store.delete(enrollment_id)
         except KeyError as error:
             message = f"Enrollment {enrollment_id} not found"
-            raise _ApiError(HTTPStatus.NOT_FOUND, message) from error
-        return _Response(HTTPStatus.OK, _json({"id": enrollment_id, "deleted": True}))
+            raise ApiError(HTTPStatus.NOT_FOUND, message) from error
+        return Response(
+            HTTPStatus.OK, json_bytes({"id": enrollment_id, "deleted": True})
+        )
 
-    def _write(self, response: _Response) -> None:
+    def _write(self, response: Response) -> None:
         if response.drop:
             self.close_connection = True
             return
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command == "HEAD":
+        head = self._head(response)
+        body = b"" if self.command == "HEAD" else response.body
+        if response.drip_interval is not None:
+            self._drip(head, body, response.drip_interval, head_too=response.drip_head)
             return
+        self.wfile.write(head)
         if response.truncate:
             self.close_connection = True
-            self.wfile.write(response.body[: len(response.body) // 2])
+            body = body[: len(body) // 2]
+        self.wfile.write(body)
+
+    def _head(self, response: Response) -> bytes:
+        """Log the request and render the status line and headers."""
+        self.log_request(response.status)
+        headers = [
+            ("Server", self.version_string()),
+            ("Date", self.date_header(response.date_offset_seconds)),
+        ]
+        if response.content_type is not None:
+            headers.append(("Content-Type", response.content_type))
+        headers.append(("Content-Length", str(len(response.body))))
+        headers += response.headers.items()
+        if any(
+            name.lower() == "connection" and value.lower() == "close"
+            for name, value in headers
+        ):
+            self.close_connection = True
+        status = response.status
+        lines = [f"{self.protocol_version} {status} {reason_phrase(status)}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+
+    def _drip(
+        self, head: bytes, body: bytes, interval: float, *, head_too: bool
+    ) -> None:
+        """Send one byte, pause `interval`, and so on; stop when the server stops.
+
+        A client that hangs up makes a write fail with a ConnectionError, which
+        the server ignores (see `_HttpServer.handle_error`).
+        """
+        if head_too:
+            body = head + body
         else:
-            self.wfile.write(response.body)
+            self.wfile.write(head)
+        sandbox = self.server.sandbox
+        for index in range(len(body)):
+            if index and not sandbox.wait(interval):
+                self.close_connection = True
+                return
+            self.wfile.write(body[index : index + 1])
 
 
 class SandboxServer:
@@ -454,18 +500,23 @@ class SandboxServer:
             config = {"api_url": sandbox.url, "auth_token": sandbox.token}
 
     Attributes:
-        store: The data served.
-        faults: Scripted misbehaviour of the list endpoint.
+        store: The enrollments served.
+        reviews: The reviews served.
+        faults: Scripted misbehaviour of the lists.
+        rate_limit: A token bucket every list request takes a token from; a
+            request that finds none gets 429. None (the default): no limit.
         token: The bearer token clients must send.
         verbose: Log each request to stderr.
         hook_errors: Exceptions raised by `on_list_request` callbacks (those
             requests were answered with status 500).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - one argument per setting
         self,
         store: EnrollmentStore | None = None,
         *,
+        reviews: ReviewStore | None = None,
+        rate_limit: TokenBucket | None = None,
         token: str = DEFAULT_TOKEN,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -474,13 +525,22 @@ class SandboxServer:
         """Configure the server; nothing listens until `start()`.
 
         Args:
-            store: The data to serve; an empty store by default.
+            store: The enrollments to serve; an empty store by default.
+            reviews: The reviews to serve; by default `DEFAULT_REVIEW_COUNT`
+                seeded reviews on the enrollment store's clock.
+            rate_limit: A token bucket for the lists; None for no limit.
             token: The bearer token clients must send.
             host: Interface to listen on.
             port: Port to listen on; 0 picks a free one.
             verbose: Log each request to stderr.
         """
         self.store = store if store is not None else EnrollmentStore()
+        self.reviews = (
+            reviews
+            if reviews is not None
+            else ReviewStore.seeded(DEFAULT_REVIEW_COUNT, clock=self.store.clock)
+        )
+        self.rate_limit = rate_limit
         self.faults = FaultPlan()
         self.token = token
         self.verbose = verbose
@@ -493,12 +553,20 @@ class SandboxServer:
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._list_request_count = 0
-        self._list_callbacks: list[ListRequestCallback] = []
+        self._list_callbacks: list[tuple[ListName, ListRequestCallback]] = []
 
     @property
     def clock(self) -> Clock:
         """The API clock (the store's): set `clock.offset_seconds` to skew it."""
         return self.store.clock
+
+    def list_store(self, name: ListName) -> RecordStore:
+        """Return the store behind a list.
+
+        Args:
+            name: "enrollments" or "reviews".
+        """
+        return self.reviews if name == "reviews" else self.store
 
     @property
     def port(self) -> int:
@@ -520,7 +588,7 @@ class SandboxServer:
 
     @property
     def list_request_count(self) -> int:
-        """How many list requests arrived so far."""
+        """How many list requests (of any list) got past the rate limiter so far."""
         with self._lock:
             return self._list_request_count
 
@@ -573,32 +641,47 @@ class SandboxServer:
         """Stop the server."""
         self.stop()
 
-    def on_list_request(self, callback: ListRequestCallback) -> ListRequestCallback:
-        """Call `callback(page, request_number)` before each list response is built.
+    def on_list_request(
+        self, callback: ListRequestCallback, *, path: ListName = "enrollments"
+    ) -> ListRequestCallback:
+        """Call `callback(page, request_number)` before each response of a list.
 
-        `request_number` counts list requests from 1. Callbacks run in the
-        request's thread with no sandbox lock held, so they may change the
-        store. They run before faults and authentication, for every list
-        request whose `page` parameter is valid. Usable as a decorator.
+        `request_number` counts list requests (of any list) from 1. Callbacks
+        run in the request's thread with no sandbox lock held, so they may
+        change the stores. They run before faults and authentication, for
+        every request of their list whose `page` parameter is valid and that
+        the rate limiter let through. Usable as a decorator (for enrollments).
 
         Args:
             callback: The function to call.
+            path: The list whose requests it hears: "enrollments" (the
+                default) or "reviews".
 
         Returns:
             The callback.
+
+        Raises:
+            ValueError: `path` is not a list.
         """
+        if path not in LIST_NAMES:
+            msg = f"path must be one of {LIST_NAMES}"
+            raise ValueError(msg)
         with self._lock:
-            self._list_callbacks.append(callback)
+            self._list_callbacks.append((path, callback))
         return callback
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float) -> bool:
         """Sleep in a handler thread, waking early when the server stops.
 
         Args:
-            seconds: How long; nothing happens for 0 or less.
+            seconds: How long; no sleep for 0 or less.
+
+        Returns:
+            False when the server is stopping (cut short, or already), else True.
         """
         if seconds > 0:
-            self._stopping.wait(seconds)
+            return not self._stopping.wait(seconds)
+        return not self._stopping.is_set()
 
     def record(self, request: RequestRecord) -> None:
         """Append an answered request to `requests` (called by the handler).
@@ -619,18 +702,21 @@ class SandboxServer:
             self._list_request_count += 1
             return self._list_request_count
 
-    def notify_list_request(self, page: int, request_number: int) -> None:
-        """Run the `on_list_request` callbacks (called by the handler).
+    def notify_list_request(
+        self, page: int, request_number: int, *, path: ListName = "enrollments"
+    ) -> None:
+        """Run the `on_list_request` callbacks of a list (called by the handler).
 
         Args:
             page: The requested page.
             request_number: The list request's number, from 1.
+            path: The list requested.
 
         Raises:
-            _ApiError: A callback failed; the request gets status 500.
+            ApiError: A callback failed; the request gets status 500.
         """
         with self._lock:
-            callbacks = list(self._list_callbacks)
+            callbacks = [hook for name, hook in self._list_callbacks if name == path]
         try:
             for callback in callbacks:
                 callback(page, request_number)
@@ -639,4 +725,4 @@ class SandboxServer:
             with self._lock:
                 self.hook_errors.append(error)
             message = f"on_list_request callback failed: {error!r}"
-            raise _ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, message) from error
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, message) from error
