@@ -146,7 +146,20 @@ class ReviewRoverStream(RESTStream[PageKey]):
         adapter = DeadlineAdapter(pool_maxsize=max(10, self.max_workers))
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        # Refuse a redirect as soon as it arrives: requests reads its Location
+        # even when it does not follow it, and fails on a bad one (a bad port)
+        # with a bare ValueError.
+        session.hooks["response"].append(self._refuse_redirect)
         return session
+
+    def _refuse_redirect(
+        self,
+        response: requests.Response,
+        *args: t.Any,  # noqa: ANN401, ARG002 - requests' hook arguments
+        **kwargs: t.Any,  # noqa: ANN401, ARG002
+    ) -> None:
+        if response.is_redirect:
+            self.validate_response(response)
 
     @cached_property
     def watchdog(self) -> Watchdog:
@@ -413,7 +426,7 @@ class ReviewRoverStream(RESTStream[PageKey]):
             reported_number=pagination.page,
             reported_limit=pagination.limit,
         )
-        adapted = walk.adapted
+        adapted, restarts = walk.adapted, walk.restarts
         try:
             new_records = walk.accept(page)
         except PaginationError as exc:
@@ -423,6 +436,14 @@ class ReviewRoverStream(RESTStream[PageKey]):
                 "not moved."
             )
             raise BadResponseError(msg) from None
+        if walk.restarts != restarts:
+            self.logger.warning(
+                "ReviewRover's pages disagree (%s): reading the list again from page "
+                "1. Records sent already are sent again; targets that upsert on %s "
+                "keep one copy.",
+                walk.restart_reason,
+                self.primary_keys[0],
+            )
         if walk.adapted != adapted and walk.adapted is not None:
             how, size = walk.adapted
             self.logger.warning(
@@ -748,7 +769,7 @@ class ReviewRoverStream(RESTStream[PageKey]):
         attempt.pause.hold()  # no other request starts meanwhile; counts the retry
         exception = details.get("exception")
         reason = (
-            describe_failure(exception, timeout=self.timeout)
+            describe_failure(exception, timeout=self.timeout, url=self.url_base)
             if isinstance(exception, BaseException)
             else "unknown error"
         )

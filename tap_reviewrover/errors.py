@@ -121,16 +121,22 @@ def redact(text: str, secrets: t.Iterable[object]) -> str:
     return text
 
 
-def describe_failure(exception: BaseException, *, timeout: float) -> str:
+def describe_failure(exception: BaseException, *, timeout: float, url: str) -> str:
     """Say in a few words why a try failed.
 
     Args:
         exception: The error of a failed try.
         timeout: The request timeout in force, in seconds.
+        url: The API's root, for a connection that was refused.
 
     Returns:
         A short description, free of URLs' credentials and headers.
     """
+    if _caused_by(exception, ConnectionRefusedError):
+        return (
+            f"the connection was refused: nothing is listening at {url} (is the "
+            "API, or the local sandbox, running there?)"
+        )
     if isinstance(exception, requests.exceptions.Timeout):
         return f"no whole answer within the {timeout:g} s request timeout"
     if isinstance(exception, requests.exceptions.ChunkedEncodingError):
@@ -142,3 +148,15 @@ def describe_failure(exception: BaseException, *, timeout: float) -> str:
     if isinstance(exception, RetriableAPIError):
         return str(exception)
     return f"{type(exception).__name__}: {exception}"
+
+
+def _caused_by(exception: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is behind ``exception`` (requests wraps urllib3's errors)."""
+    seen: list[object] = [exception]
+    while seen:
+        error = seen.pop()
+        if isinstance(error, kind):
+            return True
+        if isinstance(error, BaseException) and len(seen) < 20:  # noqa: PLR2004
+            seen.extend([*error.args, getattr(error, "reason", None), error.__cause__])
+    return False

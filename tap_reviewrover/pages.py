@@ -179,7 +179,9 @@ class PageReader:
             ConnectionError,
         ) as exc:
             where = self._stream.describe_page(number)
-            reason = describe_failure(exc, timeout=self._stream.timeout)
+            reason = describe_failure(
+                exc, timeout=self._stream.timeout, url=self._stream.url_base
+            )
             if attempt.tries >= self._stream.backoff_max_tries():
                 msg = (
                     f"Gave up on {where} after {attempt.tries} tries; the last one "

@@ -40,7 +40,10 @@ records must be newest first, and a record newer than the page before it must be
 one already read or one created since the sync started. A page that fails a check
 is read again a bounded number of times (a passing inconsistency heals), the walk
 adapts to a server that serves smaller pages than asked for (saying so, or not),
-and otherwise stops with the check that failed. As every page of a walk that saw
+starts again from page 1 once when a page keeps disagreeing with the pages before
+it (an earlier answer may have been the wrong one: its records are then taken
+again, which targets that upsert absorb), and otherwise stops with the check that
+failed. As every page of a walk that saw
 no change holds exactly what its total says, such a walk reads exactly ``total``
 records. Nothing here does I/O.
 """
@@ -58,10 +61,9 @@ REREADS_PER_PAGE = 2
 EXTRA_REREADS = 10
 #: Reads of one page that fails a check before the walk stops.
 MAX_READS_OF_A_BAD_PAGE = 3
-#: A page wholly made of records read before, with the total unchanged, needs as
-#: many records created and as many deleted between two reads: not judged on
-#: pages smaller than this, where heavy churn can do it.
-MIN_PAGE_TO_JUDGE_REPEATS = 10
+#: Walks from page 1 again, when a page keeps disagreeing with the pages before
+#: it (one of those may have been the wrong one), before the walk stops.
+MAX_WALK_RESTARTS = 1
 #: Pages of new records whose ids the walk remembers, to tell a record pushed
 #: down by records created since (read already) from one the API never served.
 REMEMBERED_PAGES = 8
@@ -153,6 +155,8 @@ class PageWalk(t.Generic[R]):
         requests: Pages taken so far.
         drift_rereads: Pages read again because the list changed meanwhile.
         inconsistent_rereads: Pages read again because an answer did not add up.
+        restarts: Walks started again from page 1 (records taken before are
+            taken again), and :attr:`restart_reason` the last one's reason.
     """
 
     def __init__(self, limit: int) -> None:
@@ -169,6 +173,8 @@ class PageWalk(t.Generic[R]):
         self.requests = 0
         self.drift_rereads = 0
         self.inconsistent_rereads = 0
+        self.restarts = 0
+        self.restart_reason = ""
         self._bad_reads: collections.Counter[int] = collections.Counter()
         self._short_first_page: int | None = None
         self._start_over()
@@ -286,7 +292,7 @@ class PageWalk(t.Generic[R]):
                 f"page {number} says there are {page.total_pages} pages, but "
                 f"{page.total} records at {limit} a page make {pages}"
             )
-        return self._order_problem(page)
+        return self._order_problem(page) or self._across_pages_problem(page)
 
     def _adapt_page_size(self, page: Page[R]) -> bool:
         """Adapt :attr:`limit` when page 1 shows the API serves smaller pages.
@@ -335,6 +341,10 @@ class PageWalk(t.Generic[R]):
                     f"{created[position]}) after a newer one; the API must list "
                     "newest-created first for a safe sync"
                 )
+        return None
+
+    def _across_pages_problem(self, page: Page[R]) -> str | None:
+        created, ids = page.created, page.ids
         cursor = self._cursor
         if cursor is None or page.number == 1:
             return None
@@ -352,8 +362,12 @@ class PageWalk(t.Generic[R]):
                 f"newer than where page {page.number - 1} ended, yet it was never "
                 "served before: pages are served out of order"
             )
+        # A page of records all read before, with the total unchanged: either
+        # the API served an earlier page again, or as many records were created
+        # as deleted further down between two reads, a page's worth of each.
+        # Moving on would skip the real page in the first case: read it again.
         if (
-            len(ids) >= MIN_PAGE_TO_JUDGE_REPEATS
+            ids
             and read_before == len(ids)
             and page.total == self._previous_total
             and page.number == self._cursor_page + 1
@@ -370,12 +384,21 @@ class PageWalk(t.Generic[R]):
     def _read_again(self, page: Page[R], problem: str) -> list[R]:
         self._bad_reads[page.number] += 1
         reads = self._bad_reads[page.number]
-        if reads >= MAX_READS_OF_A_BAD_PAGE:
-            msg = f"{problem} (read {reads} times)"
-            raise PaginationError(msg)
         self.inconsistent_rereads += 1
         self.epoch += 1  # pages fetched ahead are fetched again after it
-        return []
+        if reads < MAX_READS_OF_A_BAD_PAGE:
+            return []
+        if self.restarts < MAX_WALK_RESTARTS and self._across_pages_problem(page):
+            # The page disagrees with what came before: the wrong one may have
+            # been an earlier page, taken in good faith. Read it all again.
+            self.restarts += 1
+            self.restart_reason = problem
+            self._bad_reads.clear()
+            self._start_over()
+            self.next_page = 1
+            return []
+        msg = f"{problem} (read {reads} times)"
+        raise PaginationError(msg)
 
     def _check_budget(self, total: int) -> None:
         self._max_total = max(self._max_total, total)

@@ -159,6 +159,96 @@ def no_token_anywhere(
         assert TOKEN not in text, f"the API token shows in the test's {where}"
 
 
+def attempt_sync(
+    config: dict[str, t.Any],
+    *,
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+) -> tuple[SyncOutput, Exception | None]:
+    """Run one sync that may fail; return what it wrote, and the error if any."""
+    tap = TapReviewRover(
+        config=config,
+        state=state,
+        catalog=catalog,
+        parse_env_config=False,
+    )
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    error: Exception | None = None
+    try:
+        with contextlib.redirect_stdout(buffer):
+            tap.sync_all()
+    except Exception as caught:  # noqa: BLE001 - the test checks which
+        error = caught
+    buffer.seek(0)
+    return SyncOutput(parse_messages(buffer.read())), error
+
+
+def failed_sync(
+    config: dict[str, t.Any],
+    *,
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+) -> tuple[SyncOutput, Exception]:
+    """Run one sync that must fail; return what it wrote, and the error."""
+    output, error = attempt_sync(config, state=state, catalog=catalog)
+    assert error is not None, "the sync did not fail"
+    return output, error
+
+
+#: Output of the command-line runs of the current test (see ``no_token_anywhere``).
+_CLI_OUTPUT: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_token_anywhere(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """Fail any test whose output shows the API token, in any form.
+
+    Scans every log record, everything written to stdout and stderr (fd level),
+    and the output of every command-line run, raw and in its ``Bearer`` form.
+    """
+    _CLI_OUTPUT.clear()
+    yield
+    captured = capfd.readouterr()
+    outputs = {
+        "logs": caplog.text,
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "command-line runs": "\n".join(_CLI_OUTPUT),
+    }
+    # Re-emit what was captured, so that a failing test still shows it.
+    sys.stdout.write(captured.out)
+    sys.stderr.write(captured.err)
+    for where, text in outputs.items():
+        assert TOKEN not in text, f"the API token shows in the test's {where}"
+
+
+def failed_sync(
+    config: dict[str, t.Any],
+    *,
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+) -> tuple[SyncOutput, Exception]:
+    """Run one sync that must fail; return what it wrote, and the error."""
+    tap = TapReviewRover(
+        config=config,
+        state=state,
+        catalog=catalog,
+        parse_env_config=False,
+    )
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    try:
+        with contextlib.redirect_stdout(buffer):
+            tap.sync_all()
+    except Exception as error:  # noqa: BLE001 - the test checks which
+        buffer.seek(0)
+        return SyncOutput(parse_messages(buffer.read())), error
+    msg = "the sync did not fail"
+    raise AssertionError(msg)
+
+
 @dataclass
 class CliRun:
     """A finished command-line run of the tap."""

@@ -103,7 +103,11 @@ def test_a_catalog_that_is_not_json_is_one_clear_line(
         ("start_date", "2024-01-10T00:00:00z", "start_date must be an ISO 8601"),
         ("start_date", " 2024-01-10", "start_date must be an ISO 8601"),
         ("start_date", "0001-01-01T00:00:00+01:00", "start_date must be an ISO 8601"),
-        ("user_agent", "acme-\u0434\u0430\u043d\u043d\u044b\u0435/1.0", "outside Latin-1"),
+        (
+            "user_agent",
+            "acme-\u0434\u0430\u043d\u043d\u044b\u0435/1.0",
+            "outside Latin-1",
+        ),
         ("user_agent", "acme\r\nX-Injected: 1", "control characters"),
         ("max_concurrent_requests", None, "max_concurrent_requests must not be null"),
         ("max_retries", None, "max_retries must not be null"),
@@ -129,10 +133,26 @@ def test_a_bad_setting_is_one_clear_line_naming_it(
 @pytest.mark.parametrize(
     ("variable", "value", "problem"),
     [
-        ("TAP_REVIEWROVER_PAGE_SIZE", "abc", "TAP_REVIEWROVER_PAGE_SIZE must be a whole"),
-        ("TAP_REVIEWROVER_PAGE_SIZE", "1e9", "TAP_REVIEWROVER_PAGE_SIZE must be a whole"),
-        ("TAP_REVIEWROVER_PAGE_SIZE", "50.5", "TAP_REVIEWROVER_PAGE_SIZE must be a whole"),
-        ("TAP_REVIEWROVER_CAMPAIGN_IDS", "5", "TAP_REVIEWROVER_CAMPAIGN_IDS must be a JSON"),
+        (
+            "TAP_REVIEWROVER_PAGE_SIZE",
+            "abc",
+            "TAP_REVIEWROVER_PAGE_SIZE must be a whole",
+        ),
+        (
+            "TAP_REVIEWROVER_PAGE_SIZE",
+            "1e9",
+            "TAP_REVIEWROVER_PAGE_SIZE must be a whole",
+        ),
+        (
+            "TAP_REVIEWROVER_PAGE_SIZE",
+            "50.5",
+            "TAP_REVIEWROVER_PAGE_SIZE must be a whole",
+        ),
+        (
+            "TAP_REVIEWROVER_CAMPAIGN_IDS",
+            "5",
+            "TAP_REVIEWROVER_CAMPAIGN_IDS must be a JSON",
+        ),
     ],
 )
 def test_a_bad_environment_variable_is_one_clear_line_naming_it(

@@ -305,3 +305,56 @@ def test_while_one_request_waits_to_retry_no_other_request_starts(
     started_during = [page for page, at in starts if page > 5 and began < at < ended]
     assert started_during == []
     assert any(page > 5 and at >= ended for page, at in starts)
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_server_dripping_its_answer_fails_that_try_and_it_is_retried(
+    sandbox: SandboxServer,
+    waits: list[float],
+    caplog: pytest.LogCaptureFixture,
+    headers_too: bool,  # noqa: FBT001
+) -> None:
+    # One byte every 0.05 s: the page would take minutes to arrive, a byte at a
+    # time, so no single read ever waits long. The whole answer has 0.5 s.
+    sandbox.faults.add(Fault.drip(0.05, headers_too=headers_too), page=3)
+    assert_complete_sync(sandbox, tap_config(sandbox, request_timeout=0.5))
+    assert len(waits) == 1
+    assert "no whole answer within the 0.5 s request timeout" in caplog.text
+
+
+def test_a_server_that_always_drips_ends_the_sync_with_the_timeout(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    sandbox.faults.add(Fault.drip(0.05), page=2, times=None)
+    with pytest.raises(
+        RetriesExhaustedError, match=r"no whole answer within the 0\.3 s request"
+    ):
+        sync(tap_config(sandbox, request_timeout=0.3, max_retries=2))
+    assert len(waits) == 2
+
+
+def test_a_redirect_is_an_error_naming_where_it_pointed(sandbox: SandboxServer) -> None:
+    target = "http://127.0.0.1:99999/api/v1/enrollments"
+    sandbox.faults.add(Fault.redirect(target), page=1, times=None)
+    with pytest.raises(WrongApiUrlError, match="redirecting to http://127.0.0.1:99999"):
+        sync(tap_config(sandbox))
+
+
+def test_a_json_body_nested_a_thousand_deep_is_a_clear_error(
+    sandbox: SandboxServer,
+) -> None:
+    body = b'{"enrollments": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    sandbox.faults.add(Fault.raw(200, body), page=2, times=None)
+    with pytest.raises(BadResponseError, match="for page 2: record 1"):
+        sync(tap_config(sandbox))
+
+
+def test_nothing_listening_at_the_api_url_says_so(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    url = sandbox.url
+    sandbox.stop()
+    with pytest.raises(RetriesExhaustedError, match="connection was refused") as caught:
+        sync(tap_config(sandbox, api_url=url, max_retries=1))
+    assert f"nothing is listening at {url}" in str(caught.value)
+    assert len(waits) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_reviewrover.errors import redact
-from tap_reviewrover.tap import api_url_problem, settings_errors
+from tap_reviewrover.tap import api_url_problem, settings_errors, unknown_settings
 
 
 @pytest.mark.parametrize(
@@ -32,10 +32,25 @@ def test_https_and_loopback_http_urls_are_accepted(url: str) -> None:
         ("ftp://dashboard.reviewrover.co/api", "must be an https:// URL"),
         ("dashboard.reviewrover.co/api", "must be an https:// URL"),
         ("https://", "must be an https:// URL"),
+        # urlsplit sees host 127.0.0.1 here; requests (urllib3) connects to
+        # evil.example, over plain http, which is what the check must see.
+        ("http://evil.example\\@127.0.0.1:8080/api", "must be an https:// URL"),
+        ("http://evil.example%5C@127.0.0.1:8080/api", "user name or password"),
+        ("http://user:secret@127.0.0.1:8080/api", "user name or password"),
+        ("https://user@dashboard.reviewrover.co/api", "user name or password"),
+        ("http://127.0.0.1:99999/api", "must be an https:// URL"),
+        ("http://127.0.0.1:8080/api with space", "must be an https:// URL"),
+        ("http://localhost\\.evil.example/api", "must be an https:// URL"),
     ],
 )
 def test_other_urls_are_refused_with_a_reason(url: str, problem: str) -> None:
     assert problem in (api_url_problem(url) or "")
+
+
+def test_a_refused_url_with_a_password_never_shows_the_password() -> None:
+    problem = api_url_problem("http://loader:s3cret-pw@127.0.0.1:8080/api")
+    assert problem is not None
+    assert "s3cret-pw" not in problem
 
 
 @pytest.mark.parametrize(
@@ -70,3 +85,13 @@ def test_good_settings_have_no_errors(config: dict[str, object]) -> None:
 def test_redact_hides_the_secret_and_its_repr() -> None:
     message = "'s3cr3t-token' is too long; value s3cr3t-token"
     assert redact(message, ["s3cr3t-token", None, ""]) == "'***' is too long; value ***"
+
+
+def test_an_unknown_setting_is_warned_about_with_the_likely_name() -> None:
+    schema = {"properties": {"page_size": {}, "api_url": {}}}
+    assert unknown_settings({"pagesize": 50, "api_url": "x"}, schema) == [
+        "Unknown setting 'pagesize' is ignored. Did you mean 'page_size'?"
+    ]
+    assert unknown_settings({"colour": "red"}, schema) == [
+        "Unknown setting 'colour' is ignored."
+    ]

@@ -247,3 +247,26 @@ def test_no_sync_dates_are_parsed_from_the_host_clock(sandbox: SandboxServer) ->
     assert parse_timestamp(output.bookmark) < dt.datetime.now(
         dt.timezone.utc
     ) - dt.timedelta(minutes=45)
+
+
+def test_an_unknown_setting_is_warned_about(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = sync(tap_config(sandbox, pagesize=50))
+    assert len(output.records) == SEEDED
+    assert "Unknown setting 'pagesize' is ignored. Did you mean 'page_size'?" in (
+        caplog.text
+    )
+
+
+def test_a_campaign_with_no_enrollments_is_warned_about(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = sandbox.store.all_records()[0]["campaign_id"]
+    output = sync(tap_config(sandbox, campaign_ids=[real, "camp_typo"]))
+    assert {r["campaign_id"] for r in output.records} == {real}
+    warnings = [r.getMessage() for r in caplog.records if "has no" in r.getMessage()]
+    assert warnings == [
+        "ReviewRover has no enrollments for campaign_id 'camp_typo': check that "
+        "setting."
+    ]
