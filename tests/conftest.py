@@ -10,10 +10,12 @@ import subprocess
 import sys
 import types
 import typing as t
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import backoff._sync
+import psycopg
 import pytest
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
@@ -25,6 +27,8 @@ if t.TYPE_CHECKING:
 
     from _pytest.monkeypatch import MonkeyPatch
 
+#: The PostgreSQL the end-to-end tests load (database `test`), and its server.
+DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 #: A token no real account has; tests check it never shows in any output.
 TOKEN = "rr-test-token-5f1d2c9a7b"  # noqa: S105
 #: Enrollments in the default sandbox: several pages at the test page size.
@@ -192,3 +196,25 @@ def waits(monkeypatch: MonkeyPatch) -> list[float]:
         types.SimpleNamespace(sleep=recorded.append),
     )
     return recorded
+
+
+@pytest.fixture
+def postgres() -> Iterator[psycopg.Connection[tuple[t.Any, ...]]]:
+    """A connection to the `test` database; skips (fails under CI) without one."""
+    try:
+        connection = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        problem = f"PostgreSQL is not reachable at 127.0.0.1:5432: {error}"
+        if os.environ.get("CI", "").lower() in {"true", "1"}:
+            pytest.fail(f"{problem} (CI needs it; .ci/run starts it)")
+        pytest.skip(f"{problem} (start it to run the end-to-end tests)")
+    with connection:
+        yield connection
+
+
+@pytest.fixture
+def schema(postgres: psycopg.Connection[tuple[t.Any, ...]]) -> Iterator[str]:
+    """A schema of this test's own, dropped afterwards."""
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    yield name
+    postgres.execute(f"drop schema if exists {name} cascade")
