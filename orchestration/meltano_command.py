@@ -208,8 +208,9 @@ def run_meltano(
     log = MeltanoLog(tasks)
     shown = " ".join(args)
     context.log.info("Running: meltano %s", shown)
-    with private_system_dir(project, {**os.environ, **(env or {})}) as system_dir:
-        process = subprocess.Popen(  # noqa: S603 - meltano, with the op's own arguments
+    with (
+        private_system_dir(project, {**os.environ, **(env or {})}) as system_dir,
+        subprocess.Popen(  # noqa: S603 - meltano, with the op's own arguments
             command,
             cwd=project.root,
             env=command_env(project, env or {}, system_dir),
@@ -219,10 +220,10 @@ def run_meltano(
             # Its own group: a Ctrl-C in the terminal reaches Dagster only, and
             # Dagster's cancellation decides how Meltano stops.
             start_new_session=True,
-        )
+        ) as process,
+    ):
         try:
-            assert process.stdout is not None  # noqa: S101 - stdout=PIPE
-            for raw in process.stdout:
+            for raw in process.stdout or ():
                 line = raw.rstrip("\n")
                 log.add(line)
                 print(line, file=sys.stderr, flush=True)  # noqa: T201 - captured log
@@ -230,7 +231,7 @@ def run_meltano(
                 if level is not None:
                     getattr(context.log, level)(line)
             returncode = process.wait()
-        except BaseException:  # cancelled (DagsterExecutionInterruptedError) or crashed
+        except BaseException:  # cancelled (DagsterExecutionInterruptedError)
             context.log.warning("Interrupted: stopping Meltano (SIGTERM)")
             stop(process, log)
             context.log.warning("Meltano stopped, exit status %s", process.returncode)
