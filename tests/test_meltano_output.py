@@ -54,3 +54,26 @@ def test_a_run_logs_record_counts_and_the_tap_ends_with_its_summary_line(
     assert sum(record_counts(tap)) == len(sandbox.store)
     lines = (tmp_path / "enrollments.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == sandbox.store.all_records()
+
+
+def test_a_failed_run_ends_the_taps_log_with_its_error_at_error_level(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(
+        tmp_path, sandbox, TARGET_JSONL_DESTINATION_PATH=str(tmp_path)
+    )
+    project.env["TAP_REVIEWROVER_AUTH_TOKEN"] = "rr-revoked-token-9b2d"  # noqa: S105
+    run = project.meltano("run", "tap-reviewrover", "target-jsonl")
+    assert run.returncode == 1
+    tap = [
+        (match["level"], match["message"])
+        for line in run.log.splitlines()
+        if (match := LOG_LINE.match(line)) and match["plugin"] == "tap-reviewrover"
+    ]
+    # structured-logging: Meltano shows the tap's own levels.
+    message = (
+        "ReviewRover rejected the API token (HTTP 401: Invalid or missing API "
+        "token). Check the auth_token setting (or TAP_REVIEWROVER_AUTH_TOKEN)."
+    )
+    assert tap[-1] == ("error", message)
+    assert "rr-revoked-token-9b2d" not in run.log
