@@ -141,9 +141,16 @@ def test_the_schedules_are_meltanos_schedules(
             op_config["config"]["env"],
         )
     assert dagster == expected
-    assert {job.name for job in repository.get_all_jobs()} == {
+    jobs = repository.get_all_jobs()
+    assert {job.name for job in jobs} == {
         *(name for _, name, _ in expected.values()),
         "postgres_incremental_sync_by_campaign",
+    }
+    # orchestration/dagster.yaml allows one run per loader at a time.
+    loaders = {job.name: job.tags["reviewrover/loader"] for job in jobs}
+    assert loaders == {
+        name: "target-duckdb" if name.startswith("duckdb") else "target-postgres"
+        for name in loaders
     }
 
 
@@ -210,10 +217,12 @@ def test_campaign_groups_sync_in_parallel_each_with_its_own_state(
     project: MeltanoProject, postgres: psycopg.Connection[Row], schema: str
 ) -> None:
     sandbox = project.sandbox
-    campaigns = sorted(
-        {record["campaign_id"] for record in sandbox.store.all_records()}
-    )
-    groups = {"group_a": campaigns[:3], "group_b": campaigns[3:]}
+    # The README's example: the sandbox's campaigns in two groups.
+    config = ROOT / "orchestration" / "campaign_groups.yaml"
+    ops = yaml.safe_load(config.read_text())["ops"]
+    groups: dict[str, list[str]] = ops["campaign_groups"]["config"]["groups"]
+    campaigns = {record["campaign_id"] for record in sandbox.store.all_records()}
+    assert sorted(campaigns) == sorted(c for ids in groups.values() for c in ids)
     # Each tap's first request waits for the other's: they must run at once.
     both_started = threading.Barrier(2, timeout=RUN_TIMEOUT_SECONDS / 2)
     first_requests: list[int] = []
@@ -228,9 +237,6 @@ def test_campaign_groups_sync_in_parallel_each_with_its_own_state(
             both_started.wait()
 
     sandbox.on_list_request(meet)
-    config = project.tmp_path / "campaigns.yaml"
-    ops = {"campaign_groups": {"config": {"groups": groups}}}
-    config.write_text(yaml.safe_dump({"ops": ops}))
     completed = subprocess.run(
         execute_command("postgres_incremental_sync_by_campaign", config),
         cwd=ROOT,
