@@ -136,10 +136,10 @@ def test_a_backfill_with_its_own_state_leaves_the_scheduled_state_as_it_was(
     before = postgres_rows(postgres, schema)
     updated = update_first_of_pages(project.sandbox, 1, 5, 9)
 
-    # A backfill of everything updated since 2025-01-01, under a state of its own.
+    # The README's backfill: everything updated since 2025-01-01, own state.
     project.env["TAP_REVIEWROVER_START_DATE"] = "2025-01-01"
     backfill = project.run(
-        "--state-id-suffix=backfill-2025", "postgres-incremental-sync"
+        "--state-id-suffix=backfill-2025", "--full-refresh", "postgres-incremental-sync"
     )
     del project.env["TAP_REVIEWROVER_START_DATE"]
     window = [
