@@ -48,10 +48,10 @@ FAILED_PLUGIN = {"Extractor failed": 0, "Loader failed": -1}
 
 @dataclass
 class MeltanoLog:
-    """What a ``meltano run`` printed, with each plugin's last line kept."""
+    """What a ``meltano run`` printed: each plugin's last line, and the last line."""
 
     tasks: tuple[str, ...] = ()
-    lines: list[str] = field(default_factory=list)
+    last_line: str = ""
     last_line_of: dict[str, str] = field(default_factory=dict)
     failed_plugin: str | None = None
 
@@ -61,7 +61,7 @@ class MeltanoLog:
         Args:
             line: The line, without its end of line.
         """
-        self.lines.append(line)
+        self.last_line = line
         match = LOG_LINE.match(line)
         if match is None:
             return
@@ -105,7 +105,7 @@ class MeltanoLog:
         if self.last_line_of:
             plugin, message = list(self.last_line_of.items())[-1]
             return f"{plugin}: {message}"
-        return self.lines[-1] if self.lines else "(no output)"
+        return self.last_line or "(no output)"
 
 
 @contextmanager
