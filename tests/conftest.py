@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 import typing as t
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
@@ -24,6 +26,8 @@ if t.TYPE_CHECKING:
 
     from _pytest.monkeypatch import MonkeyPatch
 
+#: The PostgreSQL the end-to-end tests load (database `test`), and its server.
+DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 #: A token no real account has; tests check it never shows in any output.
 TOKEN = "rr-test-token-5f1d2c9a7b"  # noqa: S105
 #: Enrollments in the default sandbox: several pages at the test page size.
@@ -195,60 +199,6 @@ def failed_sync(
     return output, error
 
 
-#: Output of the command-line runs of the current test (see ``no_token_anywhere``).
-_CLI_OUTPUT: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def no_token_anywhere(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> Iterator[None]:
-    """Fail any test whose output shows the API token, in any form.
-
-    Scans every log record, everything written to stdout and stderr (fd level),
-    and the output of every command-line run, raw and in its ``Bearer`` form.
-    """
-    _CLI_OUTPUT.clear()
-    yield
-    captured = capfd.readouterr()
-    outputs = {
-        "logs": caplog.text,
-        "stdout": captured.out,
-        "stderr": captured.err,
-        "command-line runs": "\n".join(_CLI_OUTPUT),
-    }
-    # Re-emit what was captured, so that a failing test still shows it.
-    sys.stdout.write(captured.out)
-    sys.stderr.write(captured.err)
-    for where, text in outputs.items():
-        assert TOKEN not in text, f"the API token shows in the test's {where}"
-
-
-def failed_sync(
-    config: dict[str, t.Any],
-    *,
-    state: dict[str, t.Any] | None = None,
-    catalog: dict[str, t.Any] | None = None,
-) -> tuple[SyncOutput, Exception]:
-    """Run one sync that must fail; return what it wrote, and the error."""
-    tap = TapReviewRover(
-        config=config,
-        state=state,
-        catalog=catalog,
-        parse_env_config=False,
-    )
-    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    try:
-        with contextlib.redirect_stdout(buffer):
-            tap.sync_all()
-    except Exception as error:  # noqa: BLE001 - the test checks which
-        buffer.seek(0)
-        return SyncOutput(parse_messages(buffer.read())), error
-    msg = "the sync did not fail"
-    raise AssertionError(msg)
-
-
 @dataclass
 class CliRun:
     """A finished command-line run of the tap."""
@@ -308,3 +258,25 @@ def waits(monkeypatch: MonkeyPatch) -> list[float]:
     recorded: list[float] = []
     sdk_compat.replace_retry_sleep(monkeypatch.setattr, recorded.append)
     return recorded
+
+
+@pytest.fixture
+def postgres() -> Iterator[psycopg.Connection[tuple[t.Any, ...]]]:
+    """A connection to the `test` database; skips (fails under CI) without one."""
+    try:
+        connection = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        problem = f"PostgreSQL is not reachable at 127.0.0.1:5432: {error}"
+        if os.environ.get("CI", "").lower() in {"true", "1"}:
+            pytest.fail(f"{problem} (CI needs it; .ci/run starts it)")
+        pytest.skip(f"{problem} (start it to run the end-to-end tests)")
+    with connection:
+        yield connection
+
+
+@pytest.fixture
+def schema(postgres: psycopg.Connection[tuple[t.Any, ...]]) -> Iterator[str]:
+    """A schema of this test's own, dropped afterwards."""
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    yield name
+    postgres.execute(f"drop schema if exists {name} cascade")

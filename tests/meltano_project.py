@@ -10,6 +10,7 @@ installed plugins.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -135,6 +136,9 @@ class MeltanoProject:
         """
         self.tmp_path = tmp_path
         self.sandbox = sandbox
+        #: Where the commands run: the repository, or a copy of its meltano.yml
+        #: elsewhere (another clone of the project).
+        self.root = ROOT
         self.env = {**meltano_environment(tmp_path, sandbox), **env}
 
     @property
@@ -153,7 +157,7 @@ class MeltanoProject:
         """
         completed = subprocess.run(
             [str(MELTANO), *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -174,6 +178,26 @@ class MeltanoProject:
             The finished run.
         """
         return self.meltano("run", *blocks).check()
+
+    def state(self, state_id: str) -> dict[str, t.Any]:
+        """The state Meltano keeps under ``state_id`` (``meltano state get``).
+
+        Args:
+            state_id: Such as ``dev:tap-reviewrover-to-target-postgres``.
+
+        Returns:
+            The state, ``{"singer_state": {...}}``, or {} when there is none.
+        """
+        got = self.meltano("state", "get", state_id).check()
+        lines = [line for line in got.log.splitlines() if line.startswith("{")]
+        return t.cast("dict[str, t.Any]", json.loads(lines[-1])) if lines else {}
+
+    def state_ids(self) -> list[str]:
+        """The state ids Meltano holds (``meltano state list``), sorted."""
+        listed = self.meltano("state", "list").check()
+        return sorted(
+            line for line in listed.log.splitlines() if line and " [" not in line
+        )
 
     def run_and_kill(self, *blocks: str, victim: str, page: int) -> MeltanoRun:
         """Start ``meltano run BLOCKS`` and SIGKILL a process of it half-way.
@@ -201,7 +225,7 @@ class MeltanoProject:
         self.sandbox.on_list_request(hold)
         with subprocess.Popen(
             [str(MELTANO), "run", *blocks],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -7,11 +7,8 @@ under CI (``CI=true``), where they fail: .ci/run starts it.
 
 from __future__ import annotations
 
-import os
 import typing as t
-import uuid
 
-import psycopg
 import pytest
 
 from tests.meltano_project import (
@@ -23,14 +20,13 @@ from tests.meltano_project import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
+    import psycopg
     from reviewrover_sandbox import SandboxServer
 
     from tests.meltano_project import Row
 
-DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 INCREMENTAL = ("tap-reviewrover", "target-postgres")
 FULL_TABLE = ("tap-reviewrover-full-table", "target-postgres")
 #: Rows per batch the target commits: several batches per run.
@@ -38,28 +34,6 @@ BATCH_SIZE_ROWS = 20
 
 #: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def postgres() -> Iterator[psycopg.Connection[Row]]:
-    """A connection to the `test` database; skips (fails under CI) without one."""
-    try:
-        connection = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        problem = f"PostgreSQL is not reachable at 127.0.0.1:5432: {error}"
-        if os.environ.get("CI", "").lower() in {"true", "1"}:
-            pytest.fail(f"{problem} (CI needs it; .ci/run starts it)")
-        pytest.skip(f"{problem} (start it to run the end-to-end tests)")
-    with connection:
-        yield connection
-
-
-@pytest.fixture
-def schema(postgres: psycopg.Connection[Row]) -> Iterator[str]:
-    """A schema of this test's own, dropped afterwards."""
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    yield name
-    postgres.execute(f"drop schema if exists {name} cascade")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""meltano.yml: in step with the tap's settings, valid, pinned; Snowflake offline.
+"""meltano.yml and the Hub file: in step with the tap, valid, pinned; Snowflake offline.
 
 Snowflake cannot be run here: these tests check what can be checked without an
 account: the settings resolve from the environment, and the tap's output goes
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+import sys
 import typing as t
 from importlib.resources import files
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover.tap import SETTINGS, TapReviewRover
+from tap_reviewrover.tap import SETTINGS
 from tests.conftest import SEEDED, TOKEN, sync, tap_config
 from tests.meltano_project import ROOT, MeltanoProject
 
@@ -41,9 +42,18 @@ SNOWFLAKE_ENV = {
     "TARGET_SNOWFLAKE_ROLE": "LOADER_ROLE",
     "TARGET_SNOWFLAKE_DEFAULT_TARGET_SCHEMA": "REVIEWROVER",
 }
+HUB_FILE = ROOT / "tap-reviewrover.hub.yml"
+REPOSITORY = "https://github.com/reviewrover/tap-reviewrover"
 SNOWFLAKE_PYTHON = (
     ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv" / "bin" / "python"
 )
+
+
+@functools.cache
+def meltano_schema() -> dict[str, t.Any]:
+    """Meltano's JSON Schema of meltano.yml."""
+    schema = files("meltano.schemas").joinpath("meltano.schema.json").read_text()
+    return t.cast("dict[str, t.Any]", json.loads(schema))
 
 
 @functools.cache
@@ -52,6 +62,26 @@ def meltano_yml() -> dict[str, t.Any]:
     return t.cast(
         "dict[str, t.Any]", yaml.safe_load((ROOT / "meltano.yml").read_text())
     )
+
+
+@functools.cache
+def hub_definition() -> dict[str, t.Any]:
+    """tap-reviewrover.hub.yml, parsed."""
+    return t.cast("dict[str, t.Any]", yaml.safe_load(HUB_FILE.read_text()))
+
+
+@functools.cache
+def about() -> dict[str, t.Any]:
+    """What ``tap-reviewrover --about --format=json`` prints."""
+    tap = Path(sys.executable).with_name("tap-reviewrover")
+    completed = subprocess.run(
+        [str(tap), "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return t.cast("dict[str, t.Any]", json.loads(completed.stdout))
 
 
 def plugin(kind: str, name: str) -> dict[str, t.Any]:
@@ -81,19 +111,46 @@ def test_the_extractor_settings_mirror_the_config_schema_and_sample_config() -> 
     properties = SETTINGS.to_dict()["properties"]
     expected = [expected_setting(name, schema) for name, schema in properties.items()]
     assert plugin("extractors", "tap-reviewrover")["settings"] == expected
+    assert hub_definition()["settings"] == expected
     sample = json.loads((ROOT / "sample_config.json").read_text())
     assert list(sample) == [setting["name"] for setting in expected]
 
 
 def test_meltano_yml_is_valid_for_meltano() -> None:
-    schema = files("meltano.schemas").joinpath("meltano.schema.json").read_text()
-    jsonschema.validate(meltano_yml(), json.loads(schema))
+    jsonschema.validate(meltano_yml(), meltano_schema())
 
 
-def test_the_extractor_declares_only_capabilities_the_tap_has() -> None:
-    declared = set(plugin("extractors", "tap-reviewrover")["capabilities"])
-    assert declared <= {str(capability) for capability in TapReviewRover.capabilities}
-    assert {"catalog", "discover", "state", "activate-version"} <= declared
+def test_the_hub_definition_is_a_valid_extractor_definition() -> None:
+    # `keywords` is for the Hub's search; meltano.yml has no such field.
+    definition = {k: v for k, v in hub_definition().items() if k != "keywords"}
+    jsonschema.validate({"plugins": {"extractors": [definition]}}, meltano_schema())
+    fields = {"name", "namespace", "variant", "label", "description", "docs", "repo"}
+    fields |= {"pip_url", "executable", "capabilities", "settings", "keywords"}
+    assert fields | {"settings_group_validation"} == set(hub_definition())
+
+
+def test_the_hub_definition_installs_the_tap_from_its_repository() -> None:
+    hub, own = hub_definition(), plugin("extractors", "tap-reviewrover")
+    assert hub["pip_url"] == f"git+{REPOSITORY}.git"
+    assert hub["repo"] == REPOSITORY
+    assert hub["docs"].startswith(REPOSITORY)
+    for field in ("name", "namespace", "executable"):
+        assert hub[field] == own[field]
+
+
+def test_capabilities_are_exactly_what_the_tap_says_about_itself() -> None:
+    capabilities = about()["capabilities"]
+    assert plugin("extractors", "tap-reviewrover")["capabilities"] == capabilities
+    assert hub_definition()["capabilities"] == capabilities
+
+
+def test_the_required_settings_are_the_one_validation_group() -> None:
+    required = [SETTINGS.to_dict()["required"]]
+    assert required == [["auth_token"]]
+    assert plugin("extractors", "tap-reviewrover")["settings_group_validation"] == (
+        required
+    )
+    assert hub_definition()["settings_group_validation"] == required
 
 
 def test_every_plugin_from_pypi_is_pinned() -> None:
@@ -118,6 +175,36 @@ def test_prod_takes_the_token_from_the_environment_and_calls_the_real_api_url(
     config = json.loads(printed.log[printed.log.index("{") :])
     assert config["auth_token"] == "rr-prod-token-from-env"  # noqa: S105
     assert config["api_url"] == "https://dashboard.reviewrover.co/api"
+
+
+@pytest.mark.e2e
+def test_config_list_shows_the_auth_token_as_required(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox)
+    del project.env["TAP_REVIEWROVER_AUTH_TOKEN"]
+    listed = project.meltano("--environment=prod", "config", "list", "tap-reviewrover")
+    required = listed.check().log.split("Required:\n", 1)[1].split("\n\n", 1)[0]
+    assert "Required settings: auth_token" in listed.log
+    assert required.startswith(
+        "auth_token [env: TAP_REVIEWROVER_AUTH_TOKEN] current value: None"
+    )
+
+
+@pytest.mark.e2e
+def test_config_test_with_a_wrong_token_fails_with_the_taps_message(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox)
+    project.env["TAP_REVIEWROVER_AUTH_TOKEN"] = "rr-revoked-token-0c4e"  # noqa: S105
+    tested = project.meltano("config", "test", "tap-reviewrover")
+    assert tested.returncode == 1
+    assert "Plugin configuration is invalid" in tested.log
+    assert "ReviewRover rejected the API token (HTTP 401" in tested.log
+    assert "rr-revoked-token-0c4e" not in tested.log
+    project.env["TAP_REVIEWROVER_AUTH_TOKEN"] = sandbox.token
+    tested = project.meltano("config", "test", "tap-reviewrover")
+    assert "Plugin configuration is valid" in tested.check().log
 
 
 @pytest.mark.e2e
