@@ -139,15 +139,28 @@ def describe_failure(exception: BaseException, *, timeout: float, url: str) -> s
         )
     if isinstance(exception, requests.exceptions.Timeout):
         return f"no whole answer within the {timeout:g} s request timeout"
-    if isinstance(exception, requests.exceptions.ChunkedEncodingError):
-        return "the connection closed before the whole body arrived"
-    if isinstance(exception, requests.exceptions.InvalidURL):
-        return f"an invalid URL ({exception})"
-    if isinstance(exception, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "the connection failed or was dropped"
+    for kind, words in _FAILURES:
+        if isinstance(exception, kind):
+            return words
     if isinstance(exception, RetriableAPIError):
         return str(exception)
     return f"{type(exception).__name__}: {exception}"
+
+
+#: How a failed try is told, by kind of error, the first that matches.
+_FAILURES: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...
+] = (
+    (
+        requests.exceptions.ChunkedEncodingError,
+        "the connection closed before the whole body arrived",
+    ),
+    (requests.exceptions.InvalidURL, "an invalid URL"),
+    (
+        (requests.exceptions.ConnectionError, ConnectionError),
+        "the connection failed or was dropped",
+    ),
+)
 
 
 def _caused_by(exception: BaseException, kind: type[BaseException]) -> bool:

@@ -1,5 +1,7 @@
-"""Bad input of every kind ends in one clear line and exit 1: never a traceback,
-never the token, never a state that claims rows that were not emitted.
+"""Bad input of every kind ends in one clear line and exit 1.
+
+Never a traceback, never the token, never a state that claims rows that were not
+emitted.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ import typing as t
 import pytest
 from reviewrover_sandbox import Fault
 
-from tests.conftest import TOKEN, clean_env, run_cli, tap_command, tap_config
+from tests.conftest import (
+    TOKEN,
+    CliRun,
+    clean_env,
+    run_cli,
+    tap_command,
+    tap_config,
+)
 
 if t.TYPE_CHECKING:
     from pathlib import Path
 
     from reviewrover_sandbox import SandboxServer
-
-    from tests.conftest import CliRun
 
 #: Lines a traceback or a leaked error would show.
 NOT_ONE_LINE = ("Traceback", 'File "', "Error: ")
@@ -54,9 +61,7 @@ def run_with_config_file(tmp_path: Path, text: bytes | None) -> CliRun:
         env=clean_env(),
         check=False,
     )
-    from tests.conftest import CliRun as Run  # noqa: PLC0415 - the same class
-
-    return Run(completed.returncode, completed.stdout, completed.stderr)
+    return CliRun(completed.returncode, completed.stdout, completed.stderr)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +203,7 @@ def test_a_bad_bookmark_in_the_state_is_one_clear_line(
 def test_a_utf_16_state_file_is_one_clear_line(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    state = {"bookmarks": {}}
+    state: dict[str, object] = {"bookmarks": {}}
     (tmp_path / "state.json").write_text(json.dumps(state), encoding="utf-16")
     run = run_cli(
         tmp_path, tap_config(sandbox), "--state", str(tmp_path / "state.json")

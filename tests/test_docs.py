@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import json
-import re
-import typing as t
+import subprocess
+import sys
 from pathlib import Path
 
 from tap_reviewrover.tap import SETTINGS, TapReviewRover
-
-if t.TYPE_CHECKING:
-    import pytest
 
 ROOT = Path(__file__).parent.parent
 OWN_SETTINGS = set(SETTINGS.to_dict()["properties"])
 
 
-def test_the_readme_settings_table_is_the_one_about_prints(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    TapReviewRover.print_about("markdown")
-    about = capfd.readouterr().out
-    table = re.search(r"\| Setting \|.*?\n\n", about, re.DOTALL)
-    assert table is not None
-    readme = (ROOT / "README.md").read_text()
-    documented = re.search(
-        r"<!-- settings:start -->\n(.*?)<!-- settings:end -->", readme, re.DOTALL
+def test_every_file_that_lists_the_settings_follows_the_config_schema() -> None:
+    # The README table, sample_config.json, meltano.yml and the Hub definition.
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sync_settings.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert documented is not None
-    assert documented.group(1).strip() == table.group(0).strip()
+    assert completed.returncode == 0, (
+        "run scripts/sync_settings.py; out of step:\n" + completed.stdout
+    )
 
 
 def test_sample_config_has_every_setting_and_only_placeholders() -> None:

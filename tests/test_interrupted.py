@@ -25,7 +25,6 @@ from tests.conftest import (
     tap_config,
 )
 
-
 pytestmark = pytest.mark.usefixtures("each_mode")
 
 LAST_PAGE = -(-SEEDED // PAGE_SIZE)

@@ -322,7 +322,8 @@ def exact_or_stopped(
     try:
         emitted, finished = walk()
     except PaginationError as error:
-        assert "kept changing" in str(error) or "'page' parameter" in str(error)
+        stopped_for = str(error)
+        assert "kept changing" in stopped_for or "'page' parameter" in stopped_for
         return
     assert churn.present_throughout <= set(emitted)
     if not finished.restarts:

@@ -137,6 +137,8 @@ def test_unknown_fields_are_left_out_and_named_once(
         r.getMessage() for r in caplog.records if "does not know" in r.getMessage()
     ]
     assert warnings == [
-        "ReviewRover sent fields the tap does not know yet, left out of the "
-        "records: notes, priority."
+        (
+            "ReviewRover sent fields the tap does not know yet, left out of the "
+            "records: notes, priority."
+        )
     ]

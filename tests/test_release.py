@@ -70,7 +70,7 @@ def test_the_wheel_holds_the_tap_and_its_metadata_only(dist: Path) -> None:
         "[console_scripts]",
         "tap-reviewrover",
         "=",
-        "tap_reviewrover.tap:TapReviewRover.cli",
+        "tap_reviewrover.tap:main",
     ]
 
 

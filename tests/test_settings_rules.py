@@ -88,7 +88,9 @@ def test_redact_hides_the_secret_and_its_repr() -> None:
 
 
 def test_an_unknown_setting_is_warned_about_with_the_likely_name() -> None:
-    schema = {"properties": {"page_size": {}, "api_url": {}}}
+    schema: dict[str, dict[str, object]] = {
+        "properties": {"page_size": {}, "api_url": {}}
+    }
     assert unknown_settings({"pagesize": 50, "api_url": "x"}, schema) == [
         "Unknown setting 'pagesize' is ignored. Did you mean 'page_size'?"
     ]

@@ -267,6 +267,8 @@ def test_a_campaign_with_no_enrollments_is_warned_about(
     assert {r["campaign_id"] for r in output.records} == {real}
     warnings = [r.getMessage() for r in caplog.records if "has no" in r.getMessage()]
     assert warnings == [
-        "ReviewRover has no enrollments for campaign_id 'camp_typo': check that "
-        "setting."
+        (
+            "ReviewRover has no enrollments for campaign_id 'camp_typo': check "
+            "that setting."
+        )
     ]
