@@ -90,7 +90,9 @@ MAX_WALL_RATIO = 0.3
 MAX_RSS_MB = 100.0
 MAX_RSS_GROWTH_MB = 20.0
 MAX_IDEAL_WALL_RATIO = 1.3
-MAX_RATE_LIMITED_ANSWERS = 3
+#: "At most a few" 429s: the tap's default 4 workers have up to 4 requests on
+#: their way when the limit is first met, and learning the rate costs one more.
+MAX_RATE_LIMITED_ANSWERS = 5
 
 # --- The baseline extractor ---------------------------------------------------
 

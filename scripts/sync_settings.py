@@ -174,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         out_of_step += 1
         if args.check:
             diff = difflib.unified_diff(
-                old.splitlines(), new.splitlines(), name, f"{name} (expected)", lineterm=""
+                old.splitlines(),
+                new.splitlines(),
+                name,
+                f"{name} (expected)",
+                lineterm="",
             )
             print("\n".join(diff))
         else:

@@ -37,6 +37,7 @@ from tap_reviewrover import sdk_compat
 from tap_reviewrover.deadline import DeadlineAdapter, Watchdog
 from tap_reviewrover.errors import (
     BadResponseError,
+    RateLimitedError,
     RequestRejectedError,
     RetryAfterTooLongError,
     TokenRejectedError,
@@ -46,6 +47,7 @@ from tap_reviewrover.errors import (
 )
 from tap_reviewrover.fetching import FetcherClosedError
 from tap_reviewrover.output import EncodedRecords, EndOfRecords
+from tap_reviewrover.pacing import Pacer, rate_limit_wait
 from tap_reviewrover.pages import Attempt, FetchedPage, PageKey, PageReader
 from tap_reviewrover.paging import Page, PageWalk, PaginationError
 from tap_reviewrover.progress import Progress
@@ -72,9 +74,6 @@ if t.TYPE_CHECKING:
 
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
-
-#: Statuses that tell the tap to retry after a wait.
-RETRIED_STATUSES = frozenset({requests.codes.too_many_requests})
 
 
 class ReviewRoverStream(RESTStream[PageKey]):
@@ -162,6 +161,11 @@ class ReviewRoverStream(RESTStream[PageKey]):
             self.validate_response(response)
 
     @cached_property
+    def pacer(self) -> Pacer:
+        """Spaces requests to the API's rate limit, learnt or set."""
+        return Pacer(max_rate=self.config.get("max_requests_per_second"))
+
+    @cached_property
     def watchdog(self) -> Watchdog:
         """Holds the deadline of every request in flight."""
         return Watchdog()
@@ -240,6 +244,8 @@ class ReviewRoverStream(RESTStream[PageKey]):
             )
         self._log_request_metric(response, context)
         self.validate_response(response)
+        api_clock = parse_http_date(response.headers.get("Date"))
+        received_at = dt.datetime.now(dt.timezone.utc)
         try:
             records, pagination, unknown = self.decode_page(response.content)
         except UnexpectedResponseError as exc:
@@ -259,8 +265,12 @@ class ReviewRoverStream(RESTStream[PageKey]):
             records=records,
             pagination=pagination,
             unknown_fields=unknown,
-            api_clock=parse_http_date(response.headers.get("Date")),
-            received_at=dt.datetime.now(dt.timezone.utc),
+            api_clock=api_clock,
+            received_at=received_at,
+            rate_limit_wait=rate_limit_wait(
+                response.headers,
+                now_epoch=(api_clock or received_at).timestamp(),
+            ),
         )
 
     def decode_page(self, content: bytes) -> tuple[list[t.Any], t.Any, set[str]]:
@@ -688,7 +698,11 @@ class ReviewRoverStream(RESTStream[PageKey]):
         status = response.status_code
         if status < requests.codes.multiple_choices:
             return
-        if status in RETRIED_STATUSES or status >= requests.codes.internal_server_error:
+        if status == requests.codes.too_many_requests:
+            wait = self._check_retry_after(response)
+            message = self.response_error_message(response)
+            raise RateLimitedError(message, response, wait)
+        if status >= requests.codes.internal_server_error:
             self._check_retry_after(response)
             raise RetriableAPIError(self.response_error_message(response), response)
         api_says = api_error_message(response)
@@ -720,7 +734,7 @@ class ReviewRoverStream(RESTStream[PageKey]):
         )
         raise RequestRejectedError(msg)
 
-    def _check_retry_after(self, response: requests.Response) -> None:
+    def _check_retry_after(self, response: requests.Response) -> float | None:
         wait = retry_after_of(response)
         if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
             msg = (
@@ -729,6 +743,7 @@ class ReviewRoverStream(RESTStream[PageKey]):
                 f"{MAX_RETRY_AFTER_SECONDS:.0f} s the tap waits. Run the sync later."
             )
             raise RetryAfterTooLongError(msg)
+        return wait
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -766,8 +781,19 @@ class ReviewRoverStream(RESTStream[PageKey]):
         attempt = t.cast("Attempt", details["kwargs"]["attempt"])
         if attempt.abandoned.is_set():
             raise FetcherClosedError  # the walk is over: do not wait to retry
-        attempt.pause.hold()  # no other request starts meanwhile; counts the retry
         exception = details.get("exception")
+        if isinstance(exception, RateLimitedError) and exception.paced:
+            attempt.pause.count_retry()
+            self.logger.warning(
+                "Request for page %s refused by ReviewRover's rate limit (HTTP 429); "
+                "slowing down to %.1f requests a second (try %d of %d next).",
+                attempt.number,
+                self.pacer.rate or 0.0,
+                details["tries"] + 1,
+                self.backoff_max_tries(),
+            )
+            return
+        attempt.pause.hold()  # no other request starts meanwhile; counts the retry
         reason = (
             describe_failure(exception, timeout=self.timeout, url=self.url_base)
             if isinstance(exception, BaseException)
@@ -817,6 +843,8 @@ def retry_after_of_exception(exception: BaseException) -> float | None:
     Returns:
         Seconds, or None.
     """
+    if isinstance(exception, RateLimitedError) and exception.paced:
+        return 0.0  # the pacer spaces the retry (PageReader)
     response = getattr(exception, "response", None)
     if not isinstance(response, requests.Response):
         return None

@@ -31,6 +31,30 @@ class RequestRejectedError(ReviewRoverError):
     """The API answered 400 or 422: it refused a parameter the tap sent."""
 
 
+class RateLimitedError(RetriableAPIError):
+    """The API answered 429: too many requests.
+
+    Attributes:
+        retry_after: The wait it asked for, in seconds, if it said.
+        paced: Set once the pacer spaces the retry itself (a short wait that a
+            learnt rate covers); the retry then waits for its turn only.
+    """
+
+    def __init__(
+        self, message: str, response: requests.Response, retry_after: float | None
+    ) -> None:
+        """Describe the refusal.
+
+        Args:
+            message: What happened.
+            response: The 429 response.
+            retry_after: The wait it asked for, if any.
+        """
+        super().__init__(message, response)
+        self.retry_after = retry_after
+        self.paced = False
+
+
 class RetriesExhaustedError(ReviewRoverError):
     """A request kept failing with retriable errors."""
 

@@ -193,6 +193,11 @@ class SharedPause:
                 self._waiting += 1
                 self._open.clear()
 
+    def count_retry(self) -> None:
+        """Count a retry that pauses nobody (its wait is the pacer's)."""
+        with self._lock:
+            self.retries += 1
+
     def release(self) -> None:
         """This thread retries now (or gave up): its pause is over."""
         if not getattr(self._this_thread, "holding", False):

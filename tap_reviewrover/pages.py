@@ -17,6 +17,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_reviewrover.errors import (
+    RateLimitedError,
     RetriesExhaustedError,
     ReviewRoverError,
     describe_failure,
@@ -50,6 +51,8 @@ class FetchedPage:
         unknown_fields: Fields beyond the schema first seen on this page.
         api_clock: The response's ``Date``, if it had one.
         received_at: This host's clock when the answer arrived.
+        rate_limit_wait: Seconds its rate-limit headers say to wait before the
+            next request, when they say none are left.
     """
 
     number: int
@@ -59,6 +62,7 @@ class FetchedPage:
     unknown_fields: set[str]
     api_clock: dt.datetime | None
     received_at: dt.datetime
+    rate_limit_wait: float | None = None
 
 
 @dataclass
@@ -199,4 +203,16 @@ class PageReader:
         if self._fetcher.closed.is_set():
             raise FetcherClosedError
         self.pause.wait_for_the_others()
-        return self._stream.fetch_page(self._context, attempt.number, attempt.limit)
+        pacer = self._stream.pacer
+        pacer.wait_turn()
+        try:
+            page = self._stream.fetch_page(self._context, attempt.number, attempt.limit)
+        except RateLimitedError as exc:
+            # The pacer learns the rate from it (and spaces the retry), unless
+            # the wait asked for is long: then every request waits it out.
+            exc.paced = pacer.refused(exc.retry_after)
+            raise
+        pacer.succeeded()
+        if page.rate_limit_wait is not None:
+            pacer.refused(page.rate_limit_wait)  # none left: slow down now
+        return page
