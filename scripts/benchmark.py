@@ -38,6 +38,7 @@ with `git archive HEAD tap_reviewrover | tar -x -C /tmp/before`::
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import math
@@ -982,6 +983,12 @@ def _parser() -> argparse.ArgumentParser:
 def _tap_command(option: str | None) -> list[str]:
     if option:
         return shlex.split(option)
+    # Measure the tap as installed: pip and uv compile its modules to bytecode at
+    # install time, as they did the baseline's libraries. An editable checkout
+    # under PYTHONDONTWRITEBYTECODE would compile them again on every start.
+    import tap_reviewrover  # noqa: PLC0415 - only this mode needs it
+
+    compileall.compile_dir(Path(tap_reviewrover.__file__).parent, quiet=1)
     script = Path(sys.executable).with_name("tap-reviewrover")
     return (
         [str(script)] if script.exists() else [sys.executable, "-m", "tap_reviewrover"]

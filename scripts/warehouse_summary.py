@@ -1,12 +1,15 @@
 """Summarise the enrollments table of the quickstart's DuckDB warehouse.
 
-Prints how many enrollments it holds, completed and active, how many per campaign,
-and where the file is. Reads the file with the DuckDB that target-duckdb wrote it
-with (both pinned: pyproject.toml's ``meltano`` extra, meltano.yml).
+Prints what the last run changed (new and updated rows), how many enrollments the
+table holds, completed and active, how many per campaign, and where the file is.
+Reads the file with the DuckDB that target-duckdb wrote it with (both pinned:
+pyproject.toml's ``meltano`` extra, meltano.yml).
 
 Usage::
 
-    .venv/bin/python scripts/warehouse_summary.py --database output/sandbox.duckdb
+    summary="scripts/warehouse_summary.py --database output/sandbox.duckdb"
+    .venv/bin/python $summary --snapshot output/before.parquet  # before a run
+    .venv/bin/python $summary --changes-from output/before.parquet  # after it
 """
 
 from __future__ import annotations
@@ -21,6 +24,18 @@ QUERY_TOTALS = """
     select count(*), count(*) filter (where completed)
     from {schema}.enrollments
 """
+QUERY_SNAPSHOT = "copy (select id, updated_at from {schema}.enrollments) to '{path}'"
+QUERY_EMPTY_SNAPSHOT = (
+    "copy (select 0::bigint as id, null::timestamp as updated_at limit 0) to '{path}'"
+)
+QUERY_CHANGES = """
+    select
+        count(*) filter (where before.id is null),
+        count(*) filter (where before.updated_at is distinct from now.updated_at)
+            - count(*) filter (where before.id is null)
+    from {schema}.enrollments as now
+    left join read_parquet('{path}') as before using (id)
+"""
 QUERY_CAMPAIGNS = """
     select campaign_id, count(*) as enrollments
     from {schema}.enrollments
@@ -29,25 +44,60 @@ QUERY_CAMPAIGNS = """
 """
 
 
-def summary(database: Path, schema: str = "reviewrover") -> list[str]:
+def snapshot(database: Path, path: Path, schema: str = "reviewrover") -> None:
+    """Keep each row's id and ``updated_at`` in a Parquet file, to compare later.
+
+    Args:
+        database: The DuckDB file (it may not exist yet: the snapshot is empty).
+        path: The Parquet file to write.
+        schema: The schema target-duckdb loads into.
+    """
+    with duckdb.connect(":memory:") as connection:
+        if database.exists():
+            connection.execute(f"attach '{database}' as warehouse (read_only)")
+            connection.execute("use warehouse")
+            try:
+                connection.execute(QUERY_SNAPSHOT.format(schema=schema, path=path))
+            except duckdb.CatalogException:
+                pass
+            else:
+                return
+        connection.execute(QUERY_EMPTY_SNAPSHOT.format(path=path))
+
+
+def summary(
+    database: Path,
+    schema: str = "reviewrover",
+    *,
+    changes_from: Path | None = None,
+) -> list[str]:
     """Describe the enrollments table of a DuckDB file.
 
     Args:
         database: The DuckDB file.
         schema: The schema target-duckdb loaded into.
+        changes_from: A snapshot taken before the last run (:func:`snapshot`).
 
     Returns:
         The lines to print.
     """
+    lines = []
     with duckdb.connect(str(database), read_only=True) as connection:
         totals = connection.execute(QUERY_TOTALS.format(schema=schema)).fetchone()
         campaigns = connection.execute(QUERY_CAMPAIGNS.format(schema=schema)).fetchall()
+        if changes_from is not None:
+            query = QUERY_CHANGES.format(schema=schema, path=changes_from)
+            new, updated = connection.execute(query).fetchone() or (0, 0)
+            lines.append(
+                f"This run changed the warehouse: {new} new enrollments, "
+                f"{updated} updated."
+            )
     total, completed = totals or (0, 0)
     holds = (
         f"The warehouse holds {total} enrollments: {completed} completed, "
         f"{total - completed} active."
     )
-    lines = [holds, "Enrollments per campaign:"]
+    lines += [holds, "Enrollments per campaign:"]
     width = max((len(campaign) for campaign, _ in campaigns), default=0)
     lines += [f"  {campaign:<{width}}  {count:>6}" for campaign, count in campaigns]
     lines.append(f"Database: {display_path(database)} (table {schema}.enrollments)")
@@ -75,8 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", type=Path, required=True, help="DuckDB file")
     parser.add_argument("--schema", default="reviewrover", help="schema of the table")
+    parser.add_argument(
+        "--snapshot", type=Path, help="only keep ids and updated_at in this file"
+    )
+    parser.add_argument(
+        "--changes-from", type=Path, help="a snapshot to count the changes against"
+    )
     args = parser.parse_args(argv)
-    print("\n".join(summary(args.database, args.schema)))
+    if args.snapshot is not None:
+        snapshot(args.database, args.snapshot, args.schema)
+        return 0
+    lines = summary(args.database, args.schema, changes_from=args.changes_from)
+    print("\n".join(lines))
     return 0
 
 

@@ -52,7 +52,7 @@ class PageFetcher(t.Generic[K, T]):
     """
 
     def __init__(self, fetch: Callable[[K], T], *, workers: int) -> None:
-        """Start the worker threads.
+        """Prepare the workers; each thread starts once there is work for it.
 
         Args:
             fetch: Fetches one page (with its own retries); may raise.
@@ -68,14 +68,8 @@ class PageFetcher(t.Generic[K, T]):
         )
         self._outstanding: set[Request] = set()
         self._ready: dict[Request, tuple[object, bool]] = {}
-        # Daemon threads: a worker asleep in a long back-off must not hold up the
-        # exit of a tap that has already failed.
-        self._threads = [
-            threading.Thread(target=self._work, name=f"page-fetcher-{n}", daemon=True)
-            for n in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> PageFetcher[K, T]:
         """Use the fetcher in a ``with`` block.
@@ -119,6 +113,21 @@ class PageFetcher(t.Generic[K, T]):
             if request not in self._outstanding:
                 self._outstanding.add(request)
                 self._jobs.put(request)
+        self._start_workers(len(self._outstanding))
+
+    def _start_workers(self, wanted: int) -> None:
+        # As many threads as requests wait, up to the workers: reading one page
+        # at a time needs one thread, and idle threads cost CPU on every page.
+        while len(self._threads) < min(wanted, self._workers):
+            thread = threading.Thread(
+                target=self._work,
+                name=f"page-fetcher-{len(self._threads)}",
+                # A worker asleep in a long back-off must not hold up the exit
+                # of a tap that has already failed.
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def take(self, key: K, epoch: int) -> T:
         """Wait for the answer to a request made with :meth:`request`.
@@ -163,6 +172,50 @@ class PageFetcher(t.Generic[K, T]):
                 self._answers.put((request, self._fetch(request[1]), True))
             except BaseException as exc:  # noqa: BLE001 - handed to take()
                 self._answers.put((request, exc, False))
+
+
+#: Below this response time (seconds) pages are read one by one: requests that
+#: fast gain little from being several at once, and threads competing for the
+#: interpreter cost CPU on every page.
+LATENCY_WORTH_READING_AHEAD = 0.005
+#: Weight of the newest response time in the running average.
+LATENCY_WEIGHT = 0.3
+
+
+class ReadAhead:
+    """How many pages to have requested ahead of the walk, from response times.
+
+    Pages are fetched ahead (twice the workers, so that none idles while a page
+    is emitted) only while responses take long enough for that to pay.
+
+    Attributes:
+        pages: Pages to have requested now, the next page included.
+    """
+
+    def __init__(self, workers: int) -> None:
+        """Start one page at a time (until a response time is known).
+
+        Args:
+            workers: Requests in flight at most.
+        """
+        self.pages = 1
+        self._most = 2 * workers if workers > 1 else 1
+        self._latency: float | None = None
+
+    def answered_in(self, seconds: float) -> None:
+        """Take in the response time of a page.
+
+        Args:
+            seconds: From sending the request to the whole response.
+        """
+        latency = self._latency
+        latency = (
+            seconds
+            if latency is None
+            else (LATENCY_WEIGHT * seconds + (1 - LATENCY_WEIGHT) * latency)
+        )
+        self._latency = latency
+        self.pages = self._most if latency >= LATENCY_WORTH_READING_AHEAD else 1
 
 
 class SharedPause:

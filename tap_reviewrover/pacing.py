@@ -117,24 +117,38 @@ class Pacer:
                 self._recent_successes.popleft()
 
     def refused(self, wait: float | None) -> bool:
-        """The API said too many: learn from it, or pause everyone.
+        """A request was refused (429): learn from it, unless the wait is long.
 
         Args:
-            wait: What it asked for (``Retry-After``, or the reset of a
-                rate-limit header), in seconds, if anything.
+            wait: The ``Retry-After`` it came with, in seconds, if any.
 
         Returns:
             True when the pacer spaces the retry itself (no wait is needed
-            beyond :meth:`wait_turn`); False when ``wait`` must be waited out.
+            beyond :meth:`wait_turn`); False when ``wait`` must be waited out
+            (the retry loop does, and every other request with it).
+        """
+        with self._lock:
+            self.refusals += 1
+            if wait is not None and wait > PACED_WAIT_SECONDS:
+                return False
+            self._learn(self._clock())
+            return True
+
+    def none_left(self, wait: float) -> None:
+        """An answer's rate-limit headers say no request is left for now.
+
+        Learns from it as from a refusal, before one comes; a long wait (a quota
+        for a minute, an hour) holds every request until it has passed.
+
+        Args:
+            wait: Seconds until requests are allowed again (the header's reset).
         """
         with self._lock:
             now = self._clock()
-            self.refusals += 1
-            if wait is not None and wait > PACED_WAIT_SECONDS:
+            if wait > PACED_WAIT_SECONDS:
                 self._not_before = max(self._not_before, now + wait)
-                return False
-            self._learn(now)
-            return True
+            else:
+                self._learn(now)
 
     def _learn(self, now: float) -> None:
         last = self._last_refusal

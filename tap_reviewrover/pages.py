@@ -53,6 +53,7 @@ class FetchedPage:
         received_at: This host's clock when the answer arrived.
         rate_limit_wait: Seconds its rate-limit headers say to wait before the
             next request, when they say none are left.
+        seconds: How long the answer took, from the request to its last byte.
     """
 
     number: int
@@ -63,6 +64,7 @@ class FetchedPage:
     api_clock: dt.datetime | None
     received_at: dt.datetime
     rate_limit_wait: float | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -214,5 +216,5 @@ class PageReader:
             raise
         pacer.succeeded()
         if page.rate_limit_wait is not None:
-            pacer.refused(page.rate_limit_wait)  # none left: slow down now
+            pacer.none_left(page.rate_limit_wait)  # slow down before a 429
         return page

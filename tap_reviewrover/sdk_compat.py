@@ -17,14 +17,14 @@ a public hook that has appeared for each entry below (the SDK's changelog).
   then retire every row while the new copy is still being read); there is no
   hook to send it after the last record, which :func:`activate_version` does.
 * ``Stream._increment_stream_state``: the SDK's per-record bookmark update, which
-  :class:`~tap_reviewrover.client.ReviewRoverStream` overrides to do nothing (its
-  max-seen ``updated_at`` is no safe bookmark on a list ordered by creation, and
-  it costs CPU on every record). The override lives on the stream, under that
-  name: :data:`RECORD_STATE_HOOK` names it for the test.
+  :class:`NoRecordStateIncrement` overrides to do nothing (its max-seen
+  ``updated_at`` is no safe bookmark on a list ordered by creation, and it costs
+  CPU on every record). No hook turns it off.
 * ``Tap._handle_termination``: the SDK's SIGTERM/SIGINT handler, which writes the
   last STATE and exits 0. There is no hook to defer the stop until a half-written
-  block of output is out, nor to exit non-zero; the tap overrides it
-  (:data:`TERMINATION_HOOK`).
+  block of output is out, nor to exit non-zero: :class:`StopSignalHook` sends the
+  signal to the tap's ``on_stop_signal`` instead, and
+  :func:`write_last_state_and_exit` runs the SDK's own handler when it is time.
 * ``backoff._sync.time``: where backoff's retry loop sleeps; tests replace the
   sleep there (:func:`replace_retry_sleep`) rather than wait for real.
 * backoff's own log lines: the SDK hands backoff the stream's logger, so backoff
@@ -40,18 +40,47 @@ import types
 import typing as t
 
 import backoff._sync
+from singer_sdk import Tap
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
+    from types import FrameType
 
+    from singer_sdk.helpers.types import Context, Record
     from singer_sdk.streams import Stream
 
-#: The Stream method the SDK calls after each record to move its bookmark.
-RECORD_STATE_HOOK = "_increment_stream_state"
-#: The Tap method the SDK installs as its SIGTERM/SIGINT handler.
-TERMINATION_HOOK = "_handle_termination"
 #: The functions of backoff that log a retry or a give-up.
 BACKOFF_LOG_FUNCTIONS = frozenset({"_log_backoff", "_log_giveup"})
+
+
+class NoRecordStateIncrement:
+    """Stream mixin: the SDK's per-record bookmark update does nothing."""
+
+    def _increment_stream_state(
+        self,
+        latest_record: Record,
+        *,
+        context: Context | None = None,
+    ) -> None:
+        del latest_record, context
+
+
+class StopSignalHook:
+    """Tap mixin: SIGTERM and SIGINT go to the tap's ``on_stop_signal(signum)``."""
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        t.cast("t.Any", self).on_stop_signal(signum)
+
+
+def write_last_state_and_exit(tap: Tap, signum: int) -> None:
+    """Run the SDK's own stop: write the tap's last STATE, then exit 0.
+
+    Args:
+        tap: The tap.
+        signum: The signal it got.
+    """
+    Tap._handle_termination(tap, signum, None)  # noqa: SLF001
 
 
 def write_message(stream: Stream, message: t.Any) -> None:  # noqa: ANN401 - any message

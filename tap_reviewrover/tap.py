@@ -20,6 +20,7 @@ from typing_extensions import override
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from tap_reviewrover import sdk_compat
 from tap_reviewrover.errors import ReviewRoverError, redact
 from tap_reviewrover.output import SingerOutput
 from tap_reviewrover.redaction import REDACTOR
@@ -28,8 +29,6 @@ from tap_reviewrover.streams import EnrollmentsStream
 from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
 
 if t.TYPE_CHECKING:
-    from types import FrameType
-
     import click
     from singer_sdk.streams import Stream
 
@@ -172,7 +171,7 @@ ENV_PREFIX = "TAP_REVIEWROVER_"
 MAX_JSON_DEPTH = 100
 
 
-class TapReviewRover(Tap):
+class TapReviewRover(sdk_compat.StopSignalHook, Tap):
     """Singer tap for ReviewRover enrollments."""
 
     name = "tap-reviewrover"
@@ -238,13 +237,18 @@ class TapReviewRover(Tap):
     def discover_streams(self) -> list[Stream]:
         return [EnrollmentsStream(self)]
 
-    @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        # The SDK writes the last STATE (which still holds the previous bookmark:
-        # bookmarks move only when a walk is complete) and exits 0, so that an
-        # orchestrator would count the stopped sync as a success; and it would
-        # write that STATE in the middle of a block of records being written out.
-        # Stop once the block is out, and exit as a signal-killed command.
+    def on_stop_signal(self, signum: int) -> None:
+        """SIGTERM or SIGINT: stop once whole messages are out, exit non-zero.
+
+        The SDK writes the last STATE (which still holds the previous bookmark:
+        bookmarks move only when a walk is complete) and exits 0, so that an
+        orchestrator would count the stopped sync as a success; and it would write
+        that STATE in the middle of a block of records being written out. Stop
+        once the block is out, and exit as a signal-killed command does.
+
+        Args:
+            signum: The signal.
+        """
         writer = self.message_writer
         if isinstance(writer, SingerOutput) and writer.defer_stop(
             lambda: self._stop(signum)
@@ -254,7 +258,7 @@ class TapReviewRover(Tap):
 
     def _stop(self, signum: int) -> None:
         try:
-            super()._handle_termination(signum, None)
+            sdk_compat.write_last_state_and_exit(self, signum)
         except SystemExit:
             self.logger.error(  # noqa: TRY400 - a stop, not a crash: no traceback
                 "Stopped by %s before the sync finished; the state it wrote keeps "

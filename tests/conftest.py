@@ -61,9 +61,13 @@ class SyncOutput:
 
     @property
     def bookmark(self) -> str | None:
-        """The unpartitioned bookmark of the final state."""
-        stream = self.final_state["bookmarks"]["enrollments"]
-        return t.cast("str | None", stream.get("replication_key_value"))
+        """The unpartitioned bookmark of enrollments in the final state."""
+        return self.bookmark_of("enrollments")
+
+    def bookmark_of(self, stream: str) -> str | None:
+        """A stream's unpartitioned bookmark in the final state."""
+        stream_state = self.final_state["bookmarks"].get(stream, {})
+        return t.cast("str | None", stream_state.get("replication_key_value"))
 
 
 def parse_messages(text: str) -> list[dict[str, t.Any]]:
@@ -118,19 +122,15 @@ def sync(
     *,
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    tap_class: type[TapReviewRover] = TapReviewRover,
 ) -> SyncOutput:
     """Run one sync in this process and collect what it wrote to stdout."""
-    tap = TapReviewRover(
-        config=config,
-        state=state,
-        catalog=catalog,
-        parse_env_config=False,
+    output, error = attempt_sync(
+        config, state=state, catalog=catalog, tap_class=tap_class
     )
-    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    with contextlib.redirect_stdout(buffer):
-        tap.sync_all()
-    buffer.seek(0)
-    return SyncOutput(parse_messages(buffer.read()))
+    if error is not None:
+        raise error
+    return output
 
 
 #: Output of the command-line runs of the current test (see ``no_token_anywhere``).
@@ -168,9 +168,10 @@ def attempt_sync(
     *,
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    tap_class: type[TapReviewRover] = TapReviewRover,
 ) -> tuple[SyncOutput, Exception | None]:
     """Run one sync that may fail; return what it wrote, and the error if any."""
-    tap = TapReviewRover(
+    tap = tap_class(
         config=config,
         state=state,
         catalog=catalog,

@@ -9,7 +9,7 @@ import typing as t
 
 import pytest
 import requests
-from reviewrover_sandbox import Fault
+from reviewrover_sandbox import Fault, TokenBucket
 
 from tap_reviewrover import sdk_compat
 from tap_reviewrover.errors import (
@@ -62,16 +62,21 @@ def test_429_with_an_http_date_is_read_on_the_api_clock(
     assert 28.0 <= waits[0] <= 31.0
 
 
-def test_429_without_retry_after_backs_off_exponentially(
+@pytest.mark.parametrize("retry_after", [None, "1"], ids=["none", "one-second"])
+def test_a_429_of_a_per_second_limit_slows_the_pace_instead_of_waiting(
     sandbox: SandboxServer,
     waits: list[float],
+    caplog: pytest.LogCaptureFixture,
+    retry_after: str | None,
 ) -> None:
-    sandbox.faults.add(Fault.status(429), times=3)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    sandbox.faults.add(Fault.status(429, headers=headers), times=3, page=2)
     assert_complete_sync(sandbox, tap_config(sandbox))
-    assert len(waits) == 3
-    assert 0.5 <= waits[0] <= 1.0
-    assert 1.0 <= waits[1] <= 2.0
-    assert 2.0 <= waits[2] <= 4.0
+    # The retry loop waits nothing: the pacer spaces the retries.
+    assert waits == [0.0, 0.0, 0.0]
+    slowed = [r for r in caplog.records if "slowing down to" in r.getMessage()]
+    assert len(slowed) == 3
+    assert list_statuses(sandbox).count(429) == 3
 
 
 def test_a_retry_after_longer_than_the_tap_waits_stops_the_sync_at_once(
@@ -360,3 +365,21 @@ def test_nothing_listening_at_the_api_url_says_so(
         sync(tap_config(sandbox, api_url=url, max_retries=1))
     assert f"nothing is listening at {url}" in str(caught.value)
     assert len(waits) == 1
+
+
+def test_a_rate_limited_api_is_paced_with_few_refusals(
+    sandbox: SandboxServer, waits: list[float]
+) -> None:
+    # 10 pages at 40 requests a second, bursts of 3: the tap meets the limit,
+    # learns it, and keeps to it instead of bursting into it again.
+    sandbox.rate_limit = TokenBucket(rate=40.0, burst=3)
+    assert_complete_sync(sandbox, tap_config(sandbox))
+    refusals = list_statuses(sandbox).count(429)
+    assert 1 <= refusals <= 6
+    assert waits == [0.0] * refusals
+
+
+def test_a_known_limit_is_kept_from_the_first_request(sandbox: SandboxServer) -> None:
+    sandbox.rate_limit = TokenBucket(rate=60.0, burst=1)
+    assert_complete_sync(sandbox, tap_config(sandbox, max_requests_per_second=40))
+    assert 429 not in list_statuses(sandbox)

@@ -109,13 +109,33 @@ def test_the_learnt_rate_never_exceeds_the_setting() -> None:
     assert run.final_rate == 3.0
 
 
-def test_a_long_wait_asked_for_pauses_every_request_until_it_has_passed() -> None:
+def test_a_long_retry_after_is_left_to_the_retry_loop() -> None:
     clock = SimulatedClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    assert pacer.refused(30.0) is False
-    pacer.wait_turn()  # another worker's request, even
-    assert clock.now == pytest.approx(30.0)
+    assert pacer.refused(30.0) is False  # waited out, by every request
+    pacer.wait_turn()
+    assert clock.now == 0.0
     assert pacer.rate is None  # a quota window says nothing of the rate
+
+
+def test_headers_saying_none_are_left_for_long_pause_every_request() -> None:
+    clock = SimulatedClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    pacer.none_left(30.0)
+    pacer.wait_turn()  # any worker's next request
+    assert clock.now == pytest.approx(30.0)
+    assert pacer.rate is None
+
+
+def test_headers_saying_none_are_left_for_now_slow_the_pace() -> None:
+    clock = SimulatedClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        pacer.wait_turn()
+        pacer.succeeded()
+    pacer.none_left(1.0)
+    assert pacer.rate == 5.0
+    assert pacer.refusals == 0
 
 
 def test_a_short_wait_is_covered_by_the_pacer() -> None:

@@ -105,3 +105,21 @@ def test_without_a_token_it_loads_the_seeded_sandbox_it_starts(
     assert len(updated) == ACTIVITY
     for row in updated:  # only `completed` and `updated_at` changed
         assert row[:4] + row[5:6] == seeded[row[0]][:4] + seeded[row[0]][5:6]
+    created = ACTIVITY // 5
+    assert (
+        f"This run changed the warehouse: {SEEDED + created} new enrollments, "
+        "0 updated." in output
+    )
+
+    # The sandbox keeps its data in a file: the next start goes on from there,
+    # with more activity, and the next run loads exactly those changes.
+    assert (tmp_path / "sandbox-data.json").is_file()
+    again = quickstart(env)
+    reloaded = duckdb_rows(tmp_path / "warehouse.duckdb")
+    assert [row[0] for row in reloaded] == list(range(1, SEEDED + 2 * created + 1))
+    changed = [row for row in reloaded if row[0] <= len(loaded) and row not in loaded]
+    assert len(changed) == ACTIVITY
+    assert (
+        f"This run changed the warehouse: {created} new enrollments, "
+        f"{ACTIVITY} updated." in again
+    )
