@@ -561,7 +561,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         seconds = time.monotonic() - started if started is not None else 0.0
         self.logger.info(
             "Sync of '%s' done: %d records emitted, %d pages read, %d retries, "
-            "%d drift re-reads, %d inconsistent pages re-read, %.1f s.",
+            "%d drift re-reads, %d inconsistent pages re-read, %.2f s.",
             self.name,
             self.records_emitted,
             self.pages_read,
