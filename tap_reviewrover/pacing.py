@@ -64,21 +64,22 @@ class Pacer:
         self,
         *,
         max_rate: float | None = None,
-        clock: t.Callable[[], float] = time.monotonic,
-        sleep: t.Callable[[float], None] = time.sleep,
+        clock: t.Callable[[], float] | None = None,
+        sleep: t.Callable[[float], None] | None = None,
     ) -> None:
         """Start unpaced, or at ``max_rate``.
 
         Args:
             max_rate: A rate never to exceed (``max_requests_per_second``).
-            clock: Monotonic seconds.
-            sleep: Waits that many seconds.
+            clock: Monotonic seconds (:func:`time.monotonic` by default).
+            sleep: Waits that many seconds (:func:`time.sleep` by default).
         """
         self.rate: float | None = max_rate
         self.refusals = 0
         self._max_rate = max_rate
-        self._clock = clock
-        self._sleep = sleep
+        # Looked up when called, so that tests can make the module's time virtual.
+        self._clock = clock or (lambda: time.monotonic())
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._lock = threading.Lock()
         self._last_start = float("-inf")
         self._not_before = 0.0

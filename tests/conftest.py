@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import typing as t
 import uuid
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover import sdk_compat
+from tap_reviewrover import pacing, sdk_compat
 from tap_reviewrover.tap import TapReviewRover
 
 if t.TYPE_CHECKING:
@@ -251,6 +252,31 @@ def run_cli(
     )
     _CLI_OUTPUT.extend([completed.stdout, completed.stderr])
     return CliRun(completed.returncode, completed.stdout, completed.stderr)
+
+
+class VirtualTime:
+    """Monotonic time that a sleep moves on at once, instead of waiting."""
+
+    def __init__(self) -> None:
+        """Start at the real time."""
+        self._start = time.monotonic()
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        """Real time since the start, plus every sleep."""
+        return time.monotonic() + self.slept
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass, at once."""
+        self.slept += max(0.0, seconds)
+
+
+@pytest.fixture
+def virtual_pacing(monkeypatch: MonkeyPatch) -> VirtualTime:
+    """The pacer's waits pass at once (tests of what a sync does, not how fast)."""
+    virtual = VirtualTime()
+    monkeypatch.setattr(pacing, "time", virtual)
+    return virtual
 
 
 @pytest.fixture

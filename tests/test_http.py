@@ -63,6 +63,7 @@ def test_429_with_an_http_date_is_read_on_the_api_clock(
 
 
 @pytest.mark.parametrize("retry_after", [None, "1"], ids=["none", "one-second"])
+@pytest.mark.usefixtures("virtual_pacing")
 def test_a_429_of_a_per_second_limit_slows_the_pace_instead_of_waiting(
     sandbox: SandboxServer,
     waits: list[float],

@@ -9,7 +9,7 @@ the API's data, or fail with the tap's error, having written no STATE that moves
 the bookmark and no ACTIVATE_VERSION. Never a silent loss.
 
 The suite runs ``LIE_SEEDS`` seeds (300 by default); set it higher to run many
-thousands once, such as ``LIE_SEEDS=10000 pytest tests/test_lies.py -n0 -q``.
+thousands once, such as ``LIE_SEEDS=10000 .venv/bin/pytest tests/test_lies.py``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def check_clean_stop(output: SyncOutput, *, full: bool) -> None:
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.usefixtures("virtual_pacing")
 def test_random_lies_end_in_exact_data_or_a_clean_stop(
     seed: int, waits: list[float]
 ) -> None:
