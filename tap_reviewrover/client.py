@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 import typing as t
+from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
 from operator import attrgetter
@@ -362,55 +363,57 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         version = self._table_version()
         writes_itself = self._writes_records_itself(context)
         walk: PageWalk[t.Any] = PageWalk(int(self.config["page_size"]))
-        emit_from: dt.datetime | None = None
-        clock_at_start: dt.datetime | None = None
-        created, record_id = (
-            attrgetter(self.created_key),
-            attrgetter(self.primary_keys[0]),
-        )
         progress = Progress(self.logger, self.name, context)
-        workers = self.max_workers
         # Pages requested ahead of the walk, once responses are slow enough for
         # it to pay; one by one, each page only after the last was emitted.
-        ahead = ReadAhead(workers)
+        ahead = ReadAhead(self.max_workers)
+        start: _Start | None = None
         _ = self.requests_session, self.authenticator  # created before the workers
         with (
             self.get_http_request_counter() as request_counter,
-            PageReader(self, context, workers=workers) as reader,
+            PageReader(self, context, workers=self.max_workers) as reader,
             _flushed_at_the_end(self),
         ):
             request_counter.with_context(context)
             while (number := walk.next_page) is not None:
-                # Once page 1 has told how many there are, later pages are
-                # requested ahead; the walk still takes them in page order.
+                # The walk takes the pages in page order, whatever was asked ahead.
                 limit = walk.limit
                 reader.request(
-                    [(n, limit) for n in walk.pages_ahead(ahead.pages)],
-                    walk.epoch,
+                    [(n, limit) for n in walk.pages_ahead(ahead.pages)], walk.epoch
                 )
                 fetched = reader.take((number, limit), walk.epoch)
                 ahead.answered_in(fetched.seconds)
                 request_counter.increment()
                 self.pages_read += 1
-                if walk.requests == 0:
-                    clock_at_start = self._api_clock(fetched)
-                    emit_from = self._emit_from(context, clock_at_start)
-                    walk.created_since_start = self._created_since(clock_at_start)
-                    if context and fetched.pagination.total == 0:
-                        self.logger.warning(
-                            "ReviewRover has no %s for %s: check that setting.",
-                            self.name,
-                            ", ".join(f"{k} {v!r}" for k, v in context.items()),
-                        )
-                new_records = self._take(walk, fetched, created, record_id)
-                if emit_from is not None:
-                    updated = attrgetter(self.replication_key)
-                    new_records = [r for r in new_records if updated(r) >= emit_from]
+                start = start or self._start(context, fetched, walk)
+                records = start.wanted(self._take(walk, fetched))
                 if writes_itself:
-                    self._write_records(new_records, version, fetched.received_at)
+                    self._write_records(records, version, fetched.received_at)
                 else:
-                    yield from as_builtins(new_records)
-                progress.page_done(walk, fetched.pagination.total, len(new_records))
+                    yield from as_builtins(records)
+                progress.page_done(walk, fetched.pagination.total, len(records))
+        self._count(walk, reader)
+        self._walk_finished(context, start.clock if start else None)
+        if version is not None and not self.is_incremental:
+            self._activate_after_last_partition(context, version)
+
+    def _start(
+        self, context: Context | None, first: FetchedPage, walk: PageWalk[t.Any]
+    ) -> _Start:
+        """What the walk's first answer settles: the API's clock, what to emit."""
+        clock = self._api_clock(first)
+        walk.created_since_start = self._created_since(clock)
+        if context and first.pagination.total == 0:
+            self.logger.warning(
+                "ReviewRover has no %s for %s: check that setting.",
+                self.name,
+                ", ".join(f"{key} {value!r}" for key, value in context.items()),
+            )
+        emit_from = self._emit_from(context, clock)
+        return _Start(clock, emit_from, attrgetter(self.replication_key))
+
+    def _count(self, walk: PageWalk[t.Any], reader: PageReader) -> None:
+        """Add a finished walk's requests and re-reads to the sync's summary."""
         self.retries += reader.pause.retries
         # Pages fetched ahead of a change in the list were fetched again.
         self.pages_read += reader.discarded
@@ -422,17 +425,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
                 "no record was skipped.",
                 walk.drift_rereads,
             )
-        self._walk_finished(context, clock_at_start)
-        if version is not None and not self.is_incremental:
-            self._activate_after_last_partition(context, version)
 
-    def _take(
-        self,
-        walk: PageWalk[t.Any],
-        fetched: FetchedPage,
-        created: t.Callable[[t.Any], t.Any],
-        record_id: t.Callable[[t.Any], t.Any],
-    ) -> list[t.Any]:
+    def _take(self, walk: PageWalk[t.Any], fetched: FetchedPage) -> list[t.Any]:
         """Hand a page to the walk, which checks it; return its new records."""
         if fetched.unknown_fields:
             self.logger.warning(
@@ -445,8 +439,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
             number=fetched.number,
             limit=fetched.limit,
             records=records,
-            created=list(map(created, records)),
-            ids=list(map(record_id, records)),
+            created=list(map(self._created_of, records)),
+            ids=list(map(self._id_of, records)),
             total=pagination.total,
             total_pages=pagination.total_pages,
             reported_number=pagination.page,
@@ -516,6 +510,14 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         if self._record_counter is not None:
             self._record_counter.increment(len(records))
         self.state_manager.is_flushed = False
+
+    @cached_property
+    def _created_of(self) -> t.Callable[[t.Any], t.Any]:
+        return attrgetter(self.created_key)
+
+    @cached_property
+    def _id_of(self) -> t.Callable[[t.Any], t.Any]:
+        return attrgetter(self.primary_keys[0])
 
     @cached_property
     def _record_lines(self) -> RecordLines:
@@ -811,6 +813,28 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
             details["tries"] + 1,
             self.backoff_max_tries(),
         )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What the first answer of a walk settled.
+
+    Attributes:
+        clock: The API's clock then, if it can be believed.
+        emit_from: The first ``updated_at`` to emit; None: every record.
+        updated: Reads a record's replication key.
+    """
+
+    clock: dt.datetime | None
+    emit_from: dt.datetime | None
+    updated: t.Callable[[t.Any], t.Any]
+
+    def wanted(self, records: list[t.Any]) -> list[t.Any]:
+        """The records to emit: updated at or after :attr:`emit_from`."""
+        if self.emit_from is None:
+            return records
+        emit_from, updated = self.emit_from, self.updated
+        return [record for record in records if updated(record) >= emit_from]
 
 
 @contextlib.contextmanager

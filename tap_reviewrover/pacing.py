@@ -77,9 +77,8 @@ class Pacer:
         self.rate: float | None = max_rate
         self.refusals = 0
         self._max_rate = max_rate
-        # Looked up when called, so that tests can make the module's time virtual.
-        self._clock = clock or (lambda: time.monotonic())
-        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self._clock = clock or _now
+        self._sleep = sleep or _sleep
         self._lock = threading.Lock()
         self._last_start = float("-inf")
         self._not_before = 0.0
@@ -198,6 +197,15 @@ class Pacer:
         else:
             growth = SLOW_START_GROWTH  # slow start: the limit is far above
         self._set_rate(self.rate * growth**steps)
+
+
+def _now() -> float:
+    # time is looked up when called, so that tests can make the module's virtual.
+    return time.monotonic()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def rate_limit_wait(headers: t.Mapping[str, str], *, now_epoch: float) -> float | None:

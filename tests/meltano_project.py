@@ -252,6 +252,29 @@ class MeltanoProject:
         return run
 
 
+def postgres_project(
+    tmp_path: Path, sandbox: SandboxServer, schema: str, **env: str
+) -> MeltanoProject:
+    """The Meltano project, loading into a PostgreSQL schema of the test's own.
+
+    Args:
+        tmp_path: The test's directory.
+        sandbox: The API the tap reads.
+        schema: The schema, in the ``test`` database at 127.0.0.1:5432.
+        **env: More environment variables.
+
+    Returns:
+        The project.
+    """
+    return MeltanoProject(
+        tmp_path,
+        sandbox,
+        TARGET_POSTGRES_DATABASE="test",
+        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
+        **env,
+    )
+
+
 def kill_descendant(pid: int, executable: str) -> None:
     """SIGKILL the one process under ``pid`` that runs ``executable``.
 

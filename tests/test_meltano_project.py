@@ -24,15 +24,6 @@ from tap_reviewrover.tap import SETTINGS
 from tests.conftest import SEEDED, TOKEN, sync, tap_config
 from tests.meltano_project import ROOT, MeltanoProject
 
-#: Meltano's setting kind for each JSON Schema type of the tap's settings.
-KINDS = {
-    "string": "string",
-    "integer": "integer",
-    "number": "decimal",
-    "boolean": "boolean",
-    "array": "array",
-    "object": "object",
-}
 SNOWFLAKE_ENV = {
     "TARGET_SNOWFLAKE_ACCOUNT": "myorg-account1",
     "TARGET_SNOWFLAKE_USER": "LOADER",
@@ -88,32 +79,6 @@ def plugin(kind: str, name: str) -> dict[str, t.Any]:
     """One plugin's definition in meltano.yml."""
     (found,) = [p for p in meltano_yml()["plugins"][kind] if p["name"] == name]
     return t.cast("dict[str, t.Any]", found)
-
-
-def expected_setting(name: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
-    """The meltano.yml entry that mirrors one property of the tap's config schema."""
-    (json_type,) = [kind for kind in schema["type"] if kind != "null"]
-    setting: dict[str, t.Any] = {
-        "name": name,
-        # start_date is a date (Meltano shows a date picker and checks it).
-        "kind": "date_iso8601" if name == "start_date" else KINDS[json_type],
-        "label": schema["title"],
-        "description": schema["description"],
-    }
-    if "default" in schema:
-        setting["value"] = schema["default"]
-    if schema.get("secret"):
-        setting["sensitive"] = True
-    return setting
-
-
-def test_the_extractor_settings_mirror_the_config_schema_and_sample_config() -> None:
-    properties = SETTINGS.to_dict()["properties"]
-    expected = [expected_setting(name, schema) for name, schema in properties.items()]
-    assert plugin("extractors", "tap-reviewrover")["settings"] == expected
-    assert hub_definition()["settings"] == expected
-    sample = json.loads((ROOT / "sample_config.json").read_text())
-    assert list(sample) == [setting["name"] for setting in expected]
 
 
 def test_meltano_yml_is_valid_for_meltano() -> None:

@@ -19,6 +19,7 @@ from tests.meltano_project import (
     MeltanoProject,
     api_rows,
     changed_rows,
+    postgres_project,
     postgres_rows,
     private_system_dir,
 )
@@ -60,12 +61,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def project(tmp_path: Path, sandbox: SandboxServer, schema: str) -> MeltanoProject:
     """The Meltano project, loading into this test's schema."""
-    return MeltanoProject(
-        tmp_path,
-        sandbox,
-        TARGET_POSTGRES_DATABASE="test",
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
-    )
+    return postgres_project(tmp_path, sandbox, schema)
 
 
 @pytest.fixture

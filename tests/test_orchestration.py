@@ -25,6 +25,7 @@ from tests.meltano_project import (
     RUN_TIMEOUT_SECONDS,
     MeltanoProject,
     api_rows,
+    postgres_project,
     postgres_rows,
 )
 
@@ -49,12 +50,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def project(tmp_path: Path, sandbox: SandboxServer, schema: str) -> MeltanoProject:
     """The Meltano project, loading into this test's schema."""
-    return MeltanoProject(
-        tmp_path,
-        sandbox,
-        TARGET_POSTGRES_DATABASE="test",
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
-    )
+    return postgres_project(tmp_path, sandbox, schema)
 
 
 @pytest.fixture
