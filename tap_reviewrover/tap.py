@@ -218,11 +218,16 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
     def _config_error(
         errors: list[str], config: t.Mapping[str, t.Any]
     ) -> ConfigValidationError:
-        # The SDK quotes rejected values as they are: hide the secret ones.
+        # The SDK quotes rejected values as they are: hide the secret ones. A
+        # missing setting says where it can come from: in Meltano's `prod`, or in
+        # a container, that is an environment variable.
         secrets = [config.get(name) for name in SECRET_SETTINGS]
         return ConfigValidationError(
             "Config validation failed",
-            errors=[redact(REDACTOR.redact(error), secrets) for error in errors],
+            errors=[
+                _with_where_to_set_it(redact(REDACTOR.redact(error), secrets))
+                for error in errors
+            ],
         )
 
     @override
@@ -350,6 +355,17 @@ def main() -> None:
             exc,
         )
         sys.exit(1)
+
+
+def _with_where_to_set_it(error: str) -> str:
+    missing = re.fullmatch(r"'(\w+)' is a required property", error)
+    if missing is None:
+        return error
+    variable = ENV_PREFIX + missing[1].upper()
+    return (
+        f"{error}: set {variable} (Meltano reads it in every environment, and the "
+        f"tap with --config ENV), or {missing[1]} in the config file"
+    )
 
 
 def read_text(file: t.IO[str], what: str) -> str:

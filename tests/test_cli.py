@@ -74,10 +74,15 @@ def test_config_errors_are_listed_together_without_the_token(tmp_path: Path) -> 
     assert "Traceback" not in run.stderr
 
 
-def test_a_missing_token_is_named(tmp_path: Path) -> None:
+def test_a_missing_token_is_named_with_the_variable_that_sets_it(
+    tmp_path: Path,
+) -> None:
     run = run_cli(tmp_path, {})
     assert run.returncode == 1
-    assert "'auth_token' is a required property" in run.stderr
+    assert (
+        "'auth_token' is a required property: set TAP_REVIEWROVER_AUTH_TOKEN"
+        in run.stderr
+    )
 
 
 def test_the_token_can_come_from_the_environment(
@@ -185,3 +190,16 @@ def test_no_proxy_is_honoured(sandbox: SandboxServer, tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert len(run.output.records) == SEEDED
+
+
+def test_one_metric_line_per_request_only_at_debug(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    quiet = run_cli(tmp_path, tap_config(sandbox))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "http_request_duration" not in quiet.stderr
+    assert '"metric":"http_request_count","value":10' in quiet.stderr
+    loud = run_cli(
+        tmp_path, tap_config(sandbox), env={"TAP_REVIEWROVER_LOGLEVEL": "DEBUG"}
+    )
+    assert loud.stderr.count("http_request_duration") == 10
