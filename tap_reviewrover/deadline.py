@@ -164,8 +164,8 @@ class Watchdog:
         with self._condition:
             while True:
                 if not self._heap:
-                    self._condition.wait()
-                    continue
+                    self._thread = None  # the next watch starts another
+                    return
                 deadline, _, watch = self._heap[0]
                 if watch.done:
                     heapq.heappop(self._heap)
