@@ -272,3 +272,33 @@ def test_a_campaign_with_no_enrollments_is_warned_about(
             "that setting."
         )
     ]
+
+
+def test_stream_maps_go_through_the_sdk_and_keep_every_check(
+    sandbox: SandboxServer,
+) -> None:
+    # With a stream map the SDK writes the records itself, one by one; the walk,
+    # its checks and the bookmark are the same.
+    maps = {"enrollments": {"contact_id": "__NULL__", "campaign": "campaign_id"}}
+    output = sync(tap_config(sandbox, stream_maps=maps))
+    expected = [
+        {
+            **{k: v for k, v in r.items() if k != "contact_id"},
+            "campaign": r["campaign_id"],
+        }
+        for r in sandbox.store.all_records()
+    ]
+    assert output.records == expected
+    assert output.bookmark is not None
+
+
+def test_a_deselected_field_is_left_out(sandbox: SandboxServer) -> None:
+    catalog = sync_catalog(sandbox)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == ["properties", "contact_id"]:
+                item["metadata"]["selected"] = False
+    output = sync(tap_config(sandbox), catalog=catalog)
+    assert [set(r) for r in output.records] == [
+        set(r) - {"contact_id"} for r in sandbox.store.all_records()
+    ]
