@@ -53,6 +53,7 @@ from tap_reviewrover.pages import Attempt, FetchedPage, PageKey, PageReader
 from tap_reviewrover.paging import Page, PageWalk, PaginationError
 from tap_reviewrover.progress import Progress
 from tap_reviewrover.records import (
+    NotJsonError,
     PageDecoder,
     RecordLines,
     UnexpectedResponseError,
@@ -246,15 +247,15 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         received_at = dt.datetime.now(dt.timezone.utc)
         try:
             records, pagination, unknown = self.decode_page(response.content)
+        except NotJsonError:
+            content_type = response.headers.get("Content-Type", "no content type")
+            msg = (
+                f"page {number}: the API answered {response.status_code} with a "
+                f"body that is not JSON ({content_type}, "
+                f"{len(response.content)} bytes)"
+            )
+            raise RetriableAPIError(msg, response) from None
         except UnexpectedResponseError as exc:
-            if str(exc).startswith("the body is not valid JSON"):
-                content_type = response.headers.get("Content-Type", "no content type")
-                msg = (
-                    f"page {number}: the API answered {response.status_code} with a "
-                    f"body that is not JSON ({content_type}, "
-                    f"{len(response.content)} bytes)"
-                )
-                raise RetriableAPIError(msg, response) from None
             msg = f"Unexpected answer from ReviewRover for page {number}: {exc}."
             raise BadResponseError(msg) from None
         return FetchedPage(

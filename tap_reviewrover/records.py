@@ -38,6 +38,10 @@ class UnexpectedResponseError(ValueError):
     """A list response that does not have the documented shape or types."""
 
 
+class NotJsonError(UnexpectedResponseError):
+    """A list response whose body is not JSON at all (cut short, or a proxy's page)."""
+
+
 class Pagination(msgspec.Struct):
     """The ``pagination`` object of a list response."""
 
@@ -185,6 +189,7 @@ class PageDecoder:
             showed for the first time (to be reported once).
 
         Raises:
+            NotJsonError: If the body is not JSON.
             UnexpectedResponseError: If the body is not the documented shape, or a
                 record breaks the schema; the message names the record and field.
         """
@@ -205,7 +210,7 @@ class PageDecoder:
                 raise self._problem(error, content) from None
         except msgspec.DecodeError as error:
             msg = f"the body is not valid JSON ({error})"
-            raise UnexpectedResponseError(msg) from None
+            raise NotJsonError(msg) from None
         records: list[t.Any] = getattr(body, self.records_key)
         if any(edge in content for edge in EDGE_YEARS):
             self._check_moments_exist(records)
