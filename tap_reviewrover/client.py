@@ -872,8 +872,10 @@ def retry_after_of_exception(exception: BaseException) -> float | None:
     Returns:
         Seconds, or None.
     """
-    if isinstance(exception, RateLimitedError) and exception.paced:
-        return 0.0  # the pacer spaces the retry (PageReader)
+    if isinstance(exception, RateLimitedError):
+        # Read once already, when the 429 was checked; the pacer spaces a paced
+        # retry itself (PageReader).
+        return 0.0 if exception.paced else exception.retry_after
     response = getattr(exception, "response", None)
     if not isinstance(response, requests.Response):
         return None
