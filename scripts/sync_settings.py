@@ -28,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from tap_reviewrover.tap import SETTINGS, TapReviewRover
+from tap_reviewrover.settings import SETTINGS
+from tap_reviewrover.tap import TapReviewRover
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Meltano's setting kind for each JSON Schema type of the tap's settings.

@@ -6,6 +6,11 @@ when asked for. Requests carry the page
 walk's *epoch* (see :mod:`tap_reviewrover.paging`): once the walk moves to a newer
 epoch, answers to older requests are dropped, and older requests still queued are
 never sent.
+
+Threads: the fetcher's workers only call ``fetch``; everything else (requests,
+answers, the notices a worker posts with :meth:`PageFetcher.post`) is handled in
+the thread that calls :meth:`PageFetcher.take`, the walk's. Closing the fetcher
+cancels what waits and joins the workers.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ K = t.TypeVar("K", bound=t.Hashable)
 
 #: A request: (epoch, page key).
 Request = tuple[int, t.Any]
+#: Seconds :meth:`PageFetcher.close` waits for each worker's request in flight.
+JOIN_SECONDS = 5.0
 
 
 class FetcherClosedError(Exception):
@@ -63,9 +70,9 @@ class PageFetcher(t.Generic[K, T]):
         self._fetch = fetch
         self._epoch = 0
         self._jobs: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
-        self._answers: queue.SimpleQueue[tuple[Request, object, bool]] = (
-            queue.SimpleQueue()
-        )
+        self._answers: queue.SimpleQueue[
+            tuple[Request, object, bool] | Callable[[], None]
+        ] = queue.SimpleQueue()
         self._outstanding: set[Request] = set()
         self._ready: dict[Request, tuple[object, bool]] = {}
         self._workers = workers
@@ -89,11 +96,27 @@ class PageFetcher(t.Generic[K, T]):
         self.close()
 
     def close(self) -> None:
-        """Stop the workers once their current request is done."""
+        """Stop the workers once their current request is done, and join them.
+
+        A request in flight is cut by its own deadline; a worker still busy after
+        :data:`JOIN_SECONDS` is left to end on its own (its thread is a daemon,
+        so that it never holds up the exit of a tap that has failed).
+        """
         self.closed.set()
         self._epoch = -1  # every queued request is now stale
         for _ in self._threads:
             self._jobs.put(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(JOIN_SECONDS)
+
+    def post(self, notice: Callable[[], None]) -> None:
+        """Have ``notice`` called in the thread taking the answers (thread-safe).
+
+        Args:
+            notice: Called once, by the next or current :meth:`take`.
+        """
+        self._answers.put(notice)
 
     def request(self, keys: Iterable[K], epoch: int) -> None:
         """Ask for pages not asked for yet in this epoch.
@@ -147,7 +170,11 @@ class PageFetcher(t.Generic[K, T]):
             msg = f"page {key} was not requested in epoch {epoch}"
             raise KeyError(msg)
         while wanted not in self._ready:
-            request, outcome, ok = self._answers.get()
+            answer = self._answers.get()
+            if callable(answer):
+                answer()  # a worker's notice, run in this thread
+                continue
+            request, outcome, ok = answer
             if request[0] == epoch:
                 self._ready[request] = (outcome, ok)
             else:
@@ -216,51 +243,3 @@ class ReadAhead:
         )
         self._latency = latency
         self.pages = self._most if latency >= LATENCY_WORTH_READING_AHEAD else 1
-
-
-class SharedPause:
-    """One back-off for all workers: while any request waits to retry, none starts.
-
-    A worker calls :meth:`hold` when its request failed and it is about to wait,
-    and :meth:`release` when it tries again (or gives up); every try starts with
-    :meth:`wait_for_the_others`. A 429 on one page so pauses every page.
-    """
-
-    def __init__(self) -> None:
-        """Start with no one waiting."""
-        #: Calls of :meth:`hold`: one per failed try that is retried.
-        self.retries = 0
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self._open = threading.Event()
-        self._open.set()
-        self._this_thread = threading.local()
-
-    def hold(self) -> None:
-        """This thread's request failed: pause every worker until it retries."""
-        holding = getattr(self._this_thread, "holding", False)
-        self._this_thread.holding = True
-        with self._lock:
-            self.retries += 1
-            if not holding:
-                self._waiting += 1
-                self._open.clear()
-
-    def count_retry(self) -> None:
-        """Count a retry that pauses nobody (its wait is the pacer's)."""
-        with self._lock:
-            self.retries += 1
-
-    def release(self) -> None:
-        """This thread retries now (or gave up): its pause is over."""
-        if not getattr(self._this_thread, "holding", False):
-            return
-        self._this_thread.holding = False
-        with self._lock:
-            self._waiting -= 1
-            if self._waiting == 0:
-                self._open.set()
-
-    def wait_for_the_others(self) -> None:
-        """Block while another worker's request waits to retry."""
-        self._open.wait()

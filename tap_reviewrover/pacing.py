@@ -26,8 +26,8 @@ import threading
 import time
 import typing as t
 
-#: Waits asked for up to this long are a per-second limit: learnt, not waited out.
-PACED_WAIT_SECONDS = 1.0
+from tap_reviewrover.waits import PACED_WAIT_SECONDS
+
 #: The slowest the pacer ever goes, in requests a second.
 MIN_RATE = 0.2
 #: Share of the measured rate kept to after a refusal.
@@ -89,13 +89,17 @@ class Pacer:
         self._successes_since_refusal = 0
         self._recent_successes: collections.deque[float] = collections.deque()
 
-    def wait_turn(self) -> None:
+    def wait_turn(self, cancelled: threading.Event | None = None) -> None:
         """Wait until this worker may send its next request, and take that slot.
 
         A slot is taken only when it is due, at the rate of that moment: a rate
         that grows while workers wait shortens their wait.
+
+        Args:
+            cancelled: Set when nobody waits for the request any more: the wait
+                ends early, without a slot (the caller checks it).
         """
-        while True:
+        while cancelled is None or not cancelled.is_set():
             with self._lock:
                 now = self._clock()
                 self._grow(now)
@@ -135,20 +139,26 @@ class Pacer:
             return True
 
     def none_left(self, wait: float) -> None:
-        """An answer's rate-limit headers say no request is left for now.
+        """An answer's rate-limit headers say no request is left for a moment.
 
-        Learns from it as from a refusal, before one comes; a long wait (a quota
-        for a minute, an hour) holds every request until it has passed.
+        Learns from it as from a refusal, before one comes.
 
         Args:
-            wait: Seconds until requests are allowed again (the header's reset).
+            wait: Seconds until requests are allowed again (at most
+                :data:`PACED_WAIT_SECONDS`: longer waits are :meth:`hold_until`).
+        """
+        del wait
+        with self._lock:
+            self._learn(self._clock())
+
+    def hold_until(self, wait: float) -> None:
+        """Hold every request for ``wait`` seconds (a quota for a minute, an hour).
+
+        Args:
+            wait: Seconds from now.
         """
         with self._lock:
-            now = self._clock()
-            if wait > PACED_WAIT_SECONDS:
-                self._not_before = max(self._not_before, now + wait)
-            else:
-                self._learn(now)
+            self._not_before = max(self._not_before, self._clock() + wait)
 
     def _learn(self, now: float) -> None:
         last = self._last_refusal
@@ -206,43 +216,3 @@ def _now() -> float:
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
-
-
-def rate_limit_wait(headers: t.Mapping[str, str], *, now_epoch: float) -> float | None:
-    """How long a response's rate-limit headers say to wait, if none are left.
-
-    Reads ``RateLimit-Remaining``/``RateLimit-Reset`` (IETF draft) or the
-    ``X-RateLimit-`` forms; a reset larger than a year is an epoch time (as
-    GitHub sends).
-
-    Args:
-        headers: The response headers (case-insensitive mapping).
-        now_epoch: The API's clock now, in epoch seconds.
-
-    Returns:
-        Seconds until a request is allowed again when the remaining count is 0;
-        None when requests remain or the headers say nothing.
-    """
-    for prefix in ("RateLimit-", "X-RateLimit-"):
-        remaining = _number(headers.get(prefix + "Remaining"))
-        if remaining is None:
-            continue
-        if remaining > 0:
-            return None
-        reset = _number(headers.get(prefix + "Reset"))
-        if reset is None:
-            return 0.0
-        if reset > 365 * 86_400:  # an epoch time, not a delay
-            reset -= now_epoch
-        return max(0.0, reset)
-    return None
-
-
-def _number(text: str | None) -> float | None:
-    if text is None or not text.strip().isascii():
-        return None
-    try:
-        value = float(text.strip().split(",")[0])
-    except ValueError:
-        return None
-    return value if 0 <= value < float("inf") else None

@@ -25,32 +25,27 @@ a public hook that has appeared for each entry below (the SDK's changelog).
   block of output is out, nor to exit non-zero: :class:`StopSignalHook` sends the
   signal to the tap's ``on_stop_signal`` instead, and
   :func:`write_last_state_and_exit` runs the SDK's own handler when it is time.
-* ``backoff._sync.time``: where backoff's retry loop sleeps; tests replace the
-  sleep there (:func:`replace_retry_sleep`) rather than wait for real.
-* backoff's own log lines: the SDK hands backoff the stream's logger, so backoff
-  logs "Backing off ..." beside the tap's own warning for every retry;
-  :class:`QuietBackoff` drops backoff's lines (they come from its handlers,
-  :data:`BACKOFF_LOG_FUNCTIONS`).
+* the SDK's "An unhandled error occurred while syncing" line: ``Stream.sync``
+  logs it at ERROR before re-raising any error, and the tap's ``main`` then logs
+  the error itself in one line; :class:`NoUnhandledErrorLine` drops the first, so
+  that a failure is exactly one error line (:data:`SDK_UNHANDLED_ERROR`).
 """
 
 from __future__ import annotations
 
 import logging
-import types
 import typing as t
 
-import backoff._sync
 from singer_sdk import Tap
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
     from types import FrameType
 
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.streams import Stream
 
-#: The functions of backoff that log a retry or a give-up.
-BACKOFF_LOG_FUNCTIONS = frozenset({"_log_backoff", "_log_giveup"})
+#: The line ``Stream.sync`` logs before re-raising an error from a sync.
+SDK_UNHANDLED_ERROR = "An unhandled error occurred while syncing '%s'"
 
 
 class NoRecordStateIncrement:
@@ -125,29 +120,26 @@ def activate_version(stream: Stream, version: int) -> None:
     stream._write_activate_version_message(version)  # noqa: SLF001
 
 
-def replace_retry_sleep(
-    setattr_for_test: Callable[[object, str, object], None],
-    sleep: Callable[[float], None],
-) -> None:
-    """Make backoff's retry loop call ``sleep`` instead of sleeping (tests only).
-
-    Args:
-        setattr_for_test: ``monkeypatch.setattr``, which undoes it after the test.
-        sleep: Called with each wait, in seconds.
-    """
-    setattr_for_test(backoff._sync, "time", types.SimpleNamespace(sleep=sleep))  # noqa: SLF001
-
-
-class QuietBackoff(logging.Filter):
-    """Drops the lines backoff logs itself (the tap logs one line per retry)."""
+class NoUnhandledErrorLine(logging.Filter):
+    """Drops the SDK's own line about an error that ``main`` reports itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Keep every log record but backoff's own.
+        """Keep every log record but the SDK's "unhandled error" line.
 
         Args:
             record: A log record.
 
         Returns:
-            False for a record logged by backoff's retry and give-up handlers.
+            False for that line.
         """
-        return record.funcName not in BACKOFF_LOG_FUNCTIONS
+        return record.msg != SDK_UNHANDLED_ERROR
+
+    @classmethod
+    def install(cls, logger: logging.Logger) -> None:
+        """Add the filter to ``logger`` (once).
+
+        Args:
+            logger: A stream's logger, which the SDK's line goes to.
+        """
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())

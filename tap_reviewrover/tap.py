@@ -1,174 +1,41 @@
-"""The ReviewRover tap: its settings and its streams."""
+"""The ReviewRover tap: its settings, state and streams, as the SDK sees them.
+
+The settings are declared in :mod:`tap_reviewrover.settings` and checked beyond
+JSON Schema in :mod:`tap_reviewrover.config_checks`; the command line and the files
+it reads are in :mod:`tap_reviewrover.cli`.
+"""
 
 from __future__ import annotations
 
-import difflib
 import io
-import ipaddress
 import json
 import os
-import re
 import signal
 import sys
 import typing as t
-from pathlib import Path
 
 from singer_sdk import Tap
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
-from tap_reviewrover import sdk_compat
-from tap_reviewrover.errors import ReviewRoverError, redact
+from tap_reviewrover import cli, sdk_compat
+from tap_reviewrover.config_checks import (
+    environment_errors,
+    settings_errors,
+    unknown_settings,
+    with_where_to_set_it,
+)
 from tap_reviewrover.output import SingerOutput
-from tap_reviewrover.redaction import REDACTOR
+from tap_reviewrover.redaction import REDACTOR, SecretRedactor
+from tap_reviewrover.settings import ENV_PREFIX, SECRET_SETTINGS, SETTINGS
 from tap_reviewrover.state import check_state, read_state_text
 from tap_reviewrover.streams import EnrollmentsStream
-from tap_reviewrover.timestamps import InvalidTimestampError, parse_timestamp
 
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.streams import Stream
 
-DEFAULT_API_URL = "https://dashboard.reviewrover.co/api"
-
-
-#: The tap's own settings: the one source of truth for meltano.yml, the README
-#: table and sample_config.json. (The SDK adds its built-in settings to
-#: ``config_jsonschema`` in place, so tests read this instead.)
-SETTINGS = th.PropertiesList(
-    th.Property(
-        "auth_token",
-        th.StringType(min_length=1),
-        required=True,
-        secret=True,
-        title="Auth Token",
-        description=(
-            "ReviewRover API token, sent as a bearer token. Also read from "
-            "TAP_REVIEWROVER_AUTH_TOKEN when the tap runs with --config ENV."
-        ),
-    ),
-    th.Property(
-        "api_url",
-        th.StringType,
-        default=DEFAULT_API_URL,
-        title="API URL",
-        description=(
-            "Root of the ReviewRover API; the tap calls {api_url}/v1/enrollments. "
-            "Must be https://, except for a loopback host such as the local "
-            "sandbox."
-        ),
-    ),
-    th.Property(
-        "start_date",
-        th.StringType,
-        title="Start Date",
-        description=(
-            "ISO 8601 date or date-time (such as 2025-02-10 or "
-            "2025-02-10T00:00:00Z). On the first sync only enrollments updated "
-            "at or after it are emitted."
-        ),
-    ),
-    th.Property(
-        "page_size",
-        th.IntegerType(minimum=1, maximum=100),
-        default=100,
-        title="Page Size",
-        description=(
-            "Enrollments per request (1-100). Every sync reads every page, so "
-            "the largest page means the fewest requests."
-        ),
-    ),
-    th.Property(
-        "campaign_ids",
-        th.ArrayType(th.StringType(min_length=1)),
-        title="Campaign IDs",
-        description=(
-            "Sync only these campaigns, each with its own bookmark. "
-            "Default: all enrollments."
-        ),
-    ),
-    th.Property(
-        "request_timeout",
-        th.NumberType(exclusive_minimum=0, maximum=600),
-        default=60,
-        title="Request Timeout",
-        description=(
-            "Seconds a whole response may take (connecting, headers and body) "
-            "before the try fails and is retried."
-        ),
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType(minimum=0, maximum=20),
-        default=5,
-        title="Max Retries",
-        description=(
-            "Retries of a request that failed with 429, a 5xx, a timeout or a "
-            "dropped connection, before the sync stops with an error."
-        ),
-    ),
-    th.Property(
-        "user_agent",
-        th.StringType,
-        title="User Agent",
-        description="User-Agent header to send. Default: tap-reviewrover/VERSION.",
-    ),
-    th.Property(
-        "max_concurrent_requests",
-        th.IntegerType(minimum=1, maximum=16),
-        default=4,
-        title="Max Concurrent Requests",
-        description=(
-            "Pages requested at the same time once the first page has told how "
-            "many there are (1-16). 1 reads pages one by one. A 429 or 5xx on "
-            "any request pauses them all."
-        ),
-    ),
-    th.Property(
-        "max_requests_per_second",
-        th.NumberType(exclusive_minimum=0, maximum=1000),
-        title="Max Requests Per Second",
-        description=(
-            "A request rate the tap never exceeds, for an API limit you know. "
-            "Without it the tap learns the rate from the API: it slows down on "
-            "each 429 (and as RateLimit headers say) and speeds up again while "
-            "none come."
-        ),
-    ),
-    th.Property(
-        "emit_activate_version_messages",
-        th.BooleanType,
-        default=True,
-        title="Emit ACTIVATE_VERSION Messages",
-        description=(
-            "Give every record the sync's table version and, on a FULL_TABLE sync, "
-            "send ACTIVATE_VERSION after the last record, so that the target "
-            "retires rows deleted in ReviewRover (hard_delete, or _sdc_deleted_at) "
-            "once the new copy is complete. Never sent when a sync fails part-way."
-        ),
-    ),
-)
-
-
-#: Settings whose values must never be printed.
-SECRET_SETTINGS = tuple(
-    name
-    for name, schema in SETTINGS.to_dict()["properties"].items()
-    if schema.get("secret")
-)
-#: Settings that have a default: null is no way to ask for it.
-DEFAULTED_SETTINGS = {
-    name: schema["default"]
-    for name, schema in SETTINGS.to_dict()["properties"].items()
-    if "default" in schema
-}
-#: Prefix of the environment variables read with ``--config ENV``.
-ENV_PREFIX = "TAP_REVIEWROVER_"
-#: The most a config, state or catalog file may nest (JSON that deep is no config).
-MAX_JSON_DEPTH = 100
+__all__ = ["SETTINGS", "TapReviewRover", "main"]
 
 
 class TapReviewRover(sdk_compat.StopSignalHook, Tap):
@@ -196,7 +63,6 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
             for name in SECRET_SETTINGS:
                 REDACTOR.add(config.get(name))
         REDACTOR.add(os.environ.get(f"{ENV_PREFIX}AUTH_TOKEN"))
-        REDACTOR.install()
         if kwargs.get("parse_env_config") and (errors := environment_errors()):
             raise self._config_error(errors, {})
         try:
@@ -218,14 +84,15 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
     def _config_error(
         errors: list[str], config: t.Mapping[str, t.Any]
     ) -> ConfigValidationError:
-        # The SDK quotes rejected values as they are: hide the secret ones. A
-        # missing setting says where it can come from: in Meltano's `prod`, or in
-        # a container, that is an environment variable.
-        secrets = [config.get(name) for name in SECRET_SETTINGS]
+        # The SDK quotes rejected values as they are: hide the secret ones, even
+        # one too short for the process's redactor to learn (it is refused).
+        secrets = SecretRedactor(
+            (config.get(name) for name in SECRET_SETTINGS), min_length=1
+        )
         return ConfigValidationError(
             "Config validation failed",
             errors=[
-                _with_where_to_set_it(redact(REDACTOR.redact(error), secrets))
+                with_where_to_set_it(secrets.redact(REDACTOR.redact(error)))
                 for error in errors
             ],
         )
@@ -290,13 +157,12 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
         Returns:
             The SDK's config input.
         """
-        # The SDK's own reading raises a bare FileNotFoundError or JSON error.
         config_input = super().cb_config(
             ctx, param, tuple(v for v in value if v == "ENV")
         )
         for path in value:
             if path != "ENV":
-                config_input.config.update(read_config_file(path))
+                config_input.config.update(cli.read_config_file(path))
         return config_input
 
     @classmethod
@@ -320,10 +186,11 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
             catalog: The ``--catalog`` file.
         """
         if state is not None:
-            state = io.StringIO(json.dumps(read_state_text(read_text(state, "state"))))
+            text = cli.read_text(state, "state")
+            state = io.StringIO(json.dumps(read_state_text(text)))
         if catalog is not None:
-            text = read_text(catalog, "catalog")
-            catalog = io.StringIO(json.dumps(read_json(text, "catalog file")))
+            text = cli.read_text(catalog, "catalog")
+            catalog = io.StringIO(json.dumps(cli.read_json(text, "catalog file")))
         super().invoke(
             about=about,
             about_format=about_format,
@@ -334,284 +201,5 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
 
 
 def main() -> None:
-    """Run the tap as ``tap-reviewrover``, with errors as one line.
-
-    Every error the user can act on is one line on stderr and exit status 1,
-    never a traceback (that goes to the log at DEBUG).
-    """
-    command = TapReviewRover.cli  # sets up logging
-    logger = TapReviewRover.logger
-    try:
-        command.main(prog_name=TapReviewRover.name)
-    except ReviewRoverError as exc:
-        logger.error("%s", exc)  # noqa: TRY400 - the message is the point
-        sys.exit(1)
-    except Exception as exc:
-        logger.debug("The error, in full:", exc_info=True)
-        logger.error(  # noqa: TRY400 - the traceback is at DEBUG
-            "The tap stopped on an unexpected error: %s: %s (set "
-            "TAP_REVIEWROVER_LOGLEVEL=DEBUG for the traceback).",
-            type(exc).__name__,
-            exc,
-        )
-        sys.exit(1)
-
-
-def _with_where_to_set_it(error: str) -> str:
-    missing = re.fullmatch(r"'(\w+)' is a required property", error)
-    if missing is None:
-        return error
-    variable = ENV_PREFIX + missing[1].upper()
-    return (
-        f"{error}: set {variable} (Meltano reads it in every environment, and the "
-        f"tap with --config ENV), or {missing[1]} in the config file"
-    )
-
-
-def read_text(file: t.IO[str], what: str) -> str:
-    """Read a ``--state`` or ``--catalog`` file as UTF-8 text.
-
-    Args:
-        file: The open file.
-        what: What it is, for the message.
-
-    Returns:
-        Its text.
-
-    Raises:
-        ReviewRoverError: If it is not UTF-8 text.
-    """
-    try:
-        return file.read()
-    except UnicodeDecodeError as exc:
-        msg = f"The {what} file is not UTF-8 text ({exc.reason} at byte {exc.start})."
-        raise ReviewRoverError(msg) from None
-
-
-def read_json(text: str, what: str) -> t.Any:  # noqa: ANN401 - any JSON
-    """Decode a JSON file's text, with a clear error.
-
-    Args:
-        text: The text.
-        what: What it is, for the message, such as ``config file config.json``.
-
-    Returns:
-        The decoded value.
-
-    Raises:
-        ReviewRoverError: If the text is not JSON.
-    """
-    if not text.strip():
-        msg = f"The {what} is empty."
-        raise ReviewRoverError(msg)
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        msg = f"The {what} is not valid JSON ({exc})."
-        raise ReviewRoverError(msg) from None
-
-
-def read_config_file(path: str) -> dict[str, t.Any]:
-    """Read one ``--config`` file.
-
-    Args:
-        path: Its path.
-
-    Returns:
-        The settings in it.
-
-    Raises:
-        ReviewRoverError: If it is missing, unreadable, not UTF-8, not JSON, or
-            not a JSON object.
-    """
-    what = f"config file {path}"
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        msg = f"The {what} does not exist."
-        raise ReviewRoverError(msg) from None
-    except IsADirectoryError:
-        msg = f"The {what} is a directory, not a file."
-        raise ReviewRoverError(msg) from None
-    except OSError as exc:
-        msg = f"The {what} cannot be read ({exc.strerror})."
-        raise ReviewRoverError(msg) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        msg = f"The {what} is not UTF-8 text ({exc.reason} at byte {exc.start})."
-        raise ReviewRoverError(msg) from None
-    config = read_json(text, what)
-    if not isinstance(config, dict):
-        msg = (
-            f"The {what} must hold a JSON object of settings, such as "
-            f'{{"auth_token": "..."}}, not a {type(config).__name__}.'
-        )
-        raise ReviewRoverError(msg)
-    return config
-
-
-def environment_errors(environ: t.Mapping[str, str] | None = None) -> list[str]:
-    """Check the ``TAP_REVIEWROVER_*`` variables the SDK would convert blindly.
-
-    Args:
-        environ: The environment (this process's by default).
-
-    Returns:
-        One message per variable that is not what its setting needs.
-    """
-    environ = os.environ if environ is None else environ
-    errors = []
-    for name, schema in SETTINGS.to_dict()["properties"].items():
-        variable = ENV_PREFIX + name.upper()
-        value = environ.get(variable)
-        if value is None:
-            continue
-        kinds = schema.get("type", [])
-        if "integer" in kinds and not re.fullmatch(r"[+-]?\d+", value.strip()):
-            errors.append(f"{variable} must be a whole number, not {value!r}")
-        elif "array" in kinds and not _is_json_list(value):
-            errors.append(
-                f'{variable} must be a JSON list such as ["a", "b"], not {value!r}'
-            )
-    return errors
-
-
-def _is_json_list(value: str) -> bool:
-    try:
-        return isinstance(json.loads(value), list)
-    except ValueError:
-        return False
-
-
-def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Check the settings that JSON Schema cannot.
-
-    Args:
-        config: The tap's settings.
-
-    Returns:
-        One message per problem; empty when all is well.
-    """
-    errors: list[str] = [
-        f"{name} must not be null: leave it out for the default ({default})"
-        for name, default in DEFAULTED_SETTINGS.items()
-        if name in config and config[name] is None
-    ]
-    api_url = config.get("api_url", DEFAULT_API_URL)
-    if isinstance(api_url, str) and (problem := api_url_problem(api_url)):
-        errors.append(problem)
-    token = config.get("auth_token")
-    if isinstance(token, str) and (problem := header_value_problem(token.strip())):
-        errors.append(f"auth_token {problem}")
-    user_agent = config.get("user_agent")
-    if isinstance(user_agent, str) and (problem := header_value_problem(user_agent)):
-        errors.append(f"user_agent {problem}")
-    start_date = config.get("start_date")
-    if isinstance(start_date, str):
-        try:
-            parse_timestamp(start_date)
-        except InvalidTimestampError:
-            errors.append(
-                f"start_date must be an ISO 8601 date or date-time such as "
-                f"2025-02-10 or 2025-02-10T00:00:00Z, not {start_date!r}",
-            )
-    campaign_ids = config.get("campaign_ids")
-    if (
-        isinstance(campaign_ids, list)
-        and all(isinstance(campaign_id, str) for campaign_id in campaign_ids)
-        and len(set(campaign_ids)) != len(campaign_ids)
-    ):
-        errors.append("campaign_ids lists the same campaign more than once")
-    return errors
-
-
-def header_value_problem(value: str) -> str | None:
-    """Why ``value`` cannot go in an HTTP header, if it cannot.
-
-    Args:
-        value: The value (a token, a user agent).
-
-    Returns:
-        A message, or None when the value is fine.
-    """
-    if not value:
-        return "is empty"
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):  # noqa: PLR2004 - control characters
-        return "contains control characters (such as a line break inside it)"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return "contains characters an HTTP header cannot carry (outside Latin-1)"
-    return None
-
-
-def unknown_settings(
-    config: t.Mapping[str, t.Any], config_jsonschema: t.Mapping[str, t.Any]
-) -> list[str]:
-    """Warnings for settings the tap does not have (a typo such as ``pagesize``).
-
-    Args:
-        config: The tap's settings.
-        config_jsonschema: The tap's config schema, with the SDK's own settings.
-
-    Returns:
-        One warning per unknown setting.
-    """
-    known = list(config_jsonschema.get("properties", {}))
-    warnings = []
-    for name in config:
-        if name in known:
-            continue
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        warnings.append(f"Unknown setting '{name}' is ignored.{hint}")
-    return warnings
-
-
-def api_url_problem(api_url: str) -> str | None:
-    """Why ``api_url`` cannot be used, if it cannot.
-
-    Checked with the parser ``requests`` itself uses (urllib3's ``parse_url``), so
-    that what is checked is where the token goes: a backslash or a user-info
-    trick cannot pass a remote host as the loopback one. Plain ``http://`` would
-    send the token in clear text, so it is allowed only for loopback hosts (the
-    local sandbox). A user name or password in the URL is refused (and not
-    printed): the token is the only credential.
-
-    Args:
-        api_url: The setting's value.
-
-    Returns:
-        A message, or None when the URL is fine.
-    """
-    example = f"api_url must be an https:// URL such as {DEFAULT_API_URL}"
-    try:
-        parts = parse_url(api_url)
-    except LocationParseError:
-        return example
-    if parts.auth is not None:
-        return (
-            "api_url must not contain a user name or password (user:password@...); "
-            "the API token goes in auth_token"
-        )
-    host = (parts.host or "").strip("[]")
-    if parts.scheme not in {"http", "https"} or not host:
-        return example
-    if "\\" in api_url or any(character.isspace() for character in api_url):
-        return example
-    if parts.scheme == "https" or _is_loopback(host):
-        return None
-    return (
-        "api_url must use https:// (plain http:// would send the token "
-        f"unencrypted; it is allowed only for localhost): {parts.url}"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Run the tap as ``tap-reviewrover`` (see :func:`tap_reviewrover.cli.main`)."""
+    cli.main(TapReviewRover)

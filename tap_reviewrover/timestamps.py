@@ -1,22 +1,12 @@
-"""Timestamp rules: parsing API and config values, and the bookmark rule.
+"""Timestamps: parsing API and config values, formatting them as the API does.
 
-Pure functions only; the stream calls them and the unit tests pin them down.
+Pure functions only. The bookmark rules are in :mod:`tap_reviewrover.bookmarks`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from email.utils import parsedate_to_datetime
-
-#: How far before the API's clock at the start of a sync the next bookmark is set.
-#: The ``Date`` header is rounded down to the second and is stamped a moment after
-#: the page was read, and the API's web and database servers need not agree to the
-#: millisecond; a minute of overlap costs a few re-emitted rows, never a lost one.
-BOOKMARK_SAFETY_MARGIN = dt.timedelta(seconds=60)
-#: How far the API's ``Date`` may be from this host's clock and still give the
-#: bookmark (see :func:`trusted_api_clock`). Real clocks agree within seconds; an
-#: hour leaves room for a badly kept host without trusting a broken ``Date``.
-MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 
 
 class InvalidTimestampError(ValueError):
@@ -94,79 +84,3 @@ def parse_http_date(value: str | None) -> dt.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc)
-
-
-def next_bookmark(api_clock_at_start: dt.datetime | None) -> dt.datetime | None:
-    """Where the next incremental sync may start, once a sync has read every page.
-
-    The API lists enrollments by creation, not by update, so a record updated while
-    the sync runs may sit on a page already read: the only safe bookmark is the
-    moment the sync started, as the API's own clock tells it (the tap host's clock
-    may be minutes off), less :data:`BOOKMARK_SAFETY_MARGIN`. It is deliberately not
-    the newest ``updated_at`` seen: that can lie after the start of the sync.
-
-    Args:
-        api_clock_at_start: The ``Date`` of the sync's first response, if the API
-            sent one.
-
-    Returns:
-        The new bookmark, or None when the API's clock is unknown (the caller then
-        keeps the previous bookmark).
-    """
-    if api_clock_at_start is None:
-        return None
-    return api_clock_at_start - BOOKMARK_SAFETY_MARGIN
-
-
-def trusted_api_clock(
-    api_clock: dt.datetime | None,
-    host_now: dt.datetime,
-) -> dt.datetime | None:
-    """The API's clock, if it is close enough to this host's to be believed.
-
-    The bookmark is taken from the API's clock, not the host's, because the host
-    may be minutes off. But a ``Date`` far from the host's clock (a proxy with a
-    broken clock, a jump) would set a bookmark that hides every update until the
-    real clock catches up, so beyond :data:`MAX_CLOCK_SKEW` it is not used.
-
-    Args:
-        api_clock: The ``Date`` of a response, if it had one.
-        host_now: This host's clock when the response arrived.
-
-    Returns:
-        ``api_clock``, or None when it is missing or too far off.
-    """
-    if api_clock is None or abs(api_clock - host_now) > MAX_CLOCK_SKEW:
-        return None
-    return api_clock
-
-
-def incremental_start(
-    bookmark: dt.datetime | None,
-    start_date: dt.datetime | None,
-    now: dt.datetime,
-) -> tuple[dt.datetime | None, bool]:
-    """From which ``updated_at`` an incremental sync emits records.
-
-    Normally the later of the bookmark and ``start_date``. A bookmark later than
-    the API's clock now cannot have been set by a sync that read the list before
-    now (a state edited by hand, or written after the API's clock jumped ahead):
-    every update since the real last sync would sit before it and be skipped, so
-    the sync reads from ``start_date`` instead (everything, without one).
-
-    Args:
-        bookmark: The state's bookmark, if any.
-        start_date: The ``start_date`` setting, if any.
-        now: The API's clock now (this host's when the API's is not trusted).
-
-    Returns:
-        The first ``updated_at`` to emit (None: every record), rounded down to the
-        second (the API's timestamps have no fraction: a record from the same
-        second is kept, never dropped), and whether the bookmark was set aside for
-        lying in the future.
-    """
-    set_aside = bookmark is not None and bookmark > now
-    candidates = [start_date] if set_aside else [bookmark, start_date]
-    moments = [moment for moment in candidates if moment is not None]
-    since = max(moments).replace(microsecond=0) if moments else None
-    return since, set_aside

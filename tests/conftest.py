@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover import pacing, sdk_compat
+from tap_reviewrover import pacing, requester
+from tap_reviewrover.redaction import REDACTOR
 from tap_reviewrover.tap import TapReviewRover
 
 if t.TYPE_CHECKING:
@@ -283,8 +284,19 @@ def virtual_pacing(monkeypatch: MonkeyPatch) -> VirtualTime:
 def waits(monkeypatch: MonkeyPatch) -> list[float]:
     """Record the waits between retries instead of sleeping them."""
     recorded: list[float] = []
-    sdk_compat.replace_retry_sleep(monkeypatch.setattr, recorded.append)
+
+    def record(seconds: float, cancelled: object) -> None:
+        del cancelled
+        recorded.append(seconds)
+
+    monkeypatch.setattr(requester, "wait_before_retry", record)
     return recorded
+
+
+@pytest.fixture(autouse=True, scope="session")
+def redacted_logs() -> None:
+    """Every log record redacted, as ``tap_reviewrover.cli.main`` sets it up."""
+    REDACTOR.install()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tap_reviewrover.tap import SETTINGS, TapReviewRover
+from tap_reviewrover.settings import SETTINGS
+from tap_reviewrover.tap import TapReviewRover
 
 ROOT = Path(__file__).parent.parent
 OWN_SETTINGS = set(SETTINGS.to_dict()["properties"])

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from tap_reviewrover.fetching import FetcherClosedError, PageFetcher, SharedPause
+from tap_reviewrover.fetching import FetcherClosedError, PageFetcher
+from tap_reviewrover.pause import SharedPause
 
 
 def test_pages_come_back_in_the_order_asked_for_whatever_order_they_finish() -> None:

@@ -9,7 +9,7 @@ import pytest
 from reviewrover_sandbox import Fault
 
 from tap_reviewrover.tap import TapReviewRover
-from tests.conftest import SyncOutput, run_cli, sync, tap_config
+from tests.conftest import SyncOutput, failed_sync, run_cli, sync, tap_config
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -17,6 +17,9 @@ if t.TYPE_CHECKING:
     from reviewrover_sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("each_mode")
+
+#: activate_version_grace_hours' default, in seconds.
+GRACE_SECONDS = 6 * 3600
 
 
 def full_table_catalog(config: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -47,28 +50,50 @@ def test_activate_version_comes_once_after_the_last_record(
     assert output.records == sandbox.store.all_records()
 
 
-def test_every_record_carries_the_version_that_is_activated(
+def test_every_record_carries_the_version_that_is_activated_less_the_grace(
     sandbox: SandboxServer,
 ) -> None:
+    # A sync that started within the grace before this copy (an incremental run,
+    # another copy) may still write rows after it: their older versions are kept.
     config = tap_config(sandbox)
     output = sync(config, catalog=full_table_catalog(config))
     (activation,) = activations(output)
     versions = {m.get("version") for m in output.messages if m["type"] == "RECORD"}
-    assert versions == {activation["version"]}
+    assert versions == {activation["version"] + GRACE_SECONDS}
     assert activation["stream"] == "enrollments"
 
+    exact = tap_config(sandbox, activate_version_grace_hours=0)
+    output = sync(exact, catalog=full_table_catalog(exact))
+    (activation,) = activations(output)
+    versions = {m.get("version") for m in output.messages if m["type"] == "RECORD"}
+    assert versions == {activation["version"]}
 
-def test_with_campaign_ids_the_version_is_activated_after_every_campaign(
+
+def test_with_campaign_ids_a_full_table_copy_is_refused_before_any_request(
+    sandbox: SandboxServer,
+) -> None:
+    # Its ACTIVATE_VERSION would retire every other campaign's rows.
+    campaigns = sorted({r["campaign_id"] for r in sandbox.store.all_records()})[:2]
+    config = tap_config(sandbox, campaign_ids=campaigns)
+    output, error = failed_sync(config, catalog=full_table_catalog(config))
+    assert "would delete every other campaign's rows" in str(error)
+    assert activations(output) == []
+    assert output.records == []
+    assert sandbox.list_request_count == 0
+
+
+def test_with_campaign_ids_and_versions_off_the_campaigns_are_copied_alone(
     sandbox: SandboxServer,
 ) -> None:
     campaigns = sorted({r["campaign_id"] for r in sandbox.store.all_records()})[:2]
-    config = tap_config(sandbox, campaign_ids=campaigns)
+    config = tap_config(
+        sandbox, campaign_ids=campaigns, emit_activate_version_messages=False
+    )
     output = sync(config, catalog=full_table_catalog(config))
-    types = message_types(output)
-    assert types.count("ACTIVATE_VERSION") == 1
-    last_record = max(i for i, kind in enumerate(types) if kind == "RECORD")
-    assert types.index("ACTIVATE_VERSION") > last_record
+    assert activations(output) == []
     assert {r["campaign_id"] for r in output.records} == set(campaigns)
+    expected = [r for r in sandbox.store.all_records() if r["campaign_id"] in campaigns]
+    assert sorted(output.ids) == sorted(r["id"] for r in expected)
 
 
 def test_a_full_table_sync_that_fails_half_way_activates_nothing(
@@ -89,9 +114,9 @@ def test_a_full_table_sync_that_fails_half_way_activates_nothing(
 def test_incremental_records_carry_a_version_but_activate_nothing(
     sandbox: SandboxServer,
 ) -> None:
-    # A later FULL_TABLE sync's version is newer, so a target can retire these
-    # rows if they are gone by then; a row with no version it might never retire.
-    config = tap_config(sandbox)
+    # A FULL_TABLE copy that starts more than the grace later retires these rows
+    # if they are gone by then; a row with no version it might never retire.
+    config = tap_config(sandbox, activate_version_grace_hours=0)
     output = sync(config)
     assert activations(output) == []
     (version,) = {m.get("version") for m in output.messages if m["type"] == "RECORD"}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import time
+import threading
 import typing as t
 
 import pytest
 import requests
 from reviewrover_sandbox import Fault, TokenBucket
 
-from tap_reviewrover import sdk_compat
+from tap_reviewrover import pacing, requester
 from tap_reviewrover.errors import (
     BadResponseError,
     RequestRejectedError,
@@ -20,7 +20,8 @@ from tap_reviewrover.errors import (
     TokenRejectedError,
     WrongApiUrlError,
 )
-from tap_reviewrover.retry import MAX_RETRY_AFTER_SECONDS
+from tap_reviewrover.pause import SharedPause
+from tap_reviewrover.waits import MAX_WAIT_SECONDS as MAX_RETRY_AFTER_SECONDS
 from tests.conftest import SEEDED, sync, tap_config
 
 if t.TYPE_CHECKING:
@@ -70,11 +71,12 @@ def test_a_429_of_a_per_second_limit_slows_the_pace_instead_of_waiting(
     caplog: pytest.LogCaptureFixture,
     retry_after: str | None,
 ) -> None:
+    caplog.set_level(logging.INFO)  # a paced 429 is no warning: it is the pace
     headers = {"Retry-After": retry_after} if retry_after else {}
     sandbox.faults.add(Fault.status(429, headers=headers), times=3, page=2)
     assert_complete_sync(sandbox, tap_config(sandbox))
     # The retry loop waits nothing: the pacer spaces the retries.
-    assert waits == [0.0, 0.0, 0.0]
+    assert waits == []
     slowed = [r for r in caplog.records if "slowing down to" in r.getMessage()]
     assert len(slowed) == 3
     assert list_statuses(sandbox).count(429) == 3
@@ -280,37 +282,76 @@ def test_the_summary_line_counts_every_retry(
     assert len(summary) == 1
     assert f"{SEEDED} records emitted" in summary[0]
     assert " 3 retries" in summary[0]
-    assert len(waits) == 3
+    assert len(waits) == 2  # the 429 is paced: the pacer spaces its retry
+
+
+class WatchedPause(SharedPause):
+    """The requester's pause, counting the workers parked at it."""
+
+    instances: t.ClassVar[list[WatchedPause]] = []
+
+    def __init__(self) -> None:
+        """Count from 0, and be found by the test."""
+        super().__init__()
+        self.parked = 0
+        self._count = threading.Lock()
+        WatchedPause.instances.append(self)
+
+    def wait_for_the_others(self, cancelled: threading.Event | None = None) -> None:
+        """Count the worker as parked while it waits."""
+        with self._count:
+            self.parked += 1
+        try:
+            super().wait_for_the_others(cancelled)
+        finally:
+            with self._count:
+                self.parked -= 1
 
 
 def test_while_one_request_waits_to_retry_no_other_request_starts(
     sandbox: SandboxServer,
     monkeypatch: pytest.MonkeyPatch,
+    each_mode: int,
 ) -> None:
-    # Page 2's 429 comes back while the other workers are busy with slow pages
-    # 3 to 5 and later pages wait in the queue: once free, the workers must not
-    # start those until page 2's wait is over.
-    starts: list[tuple[int, float]] = []
-    sandbox.on_list_request(lambda page, _: starts.append((page, time.monotonic())))
-    pauses: list[tuple[float, float]] = []
+    # Page 2's 429 comes back while the other workers are held inside pages 3
+    # to 5 (the server waits for the test); once those are let go, the workers
+    # must park at the pause, not start later pages, until page 2's wait ends.
+    WatchedPause.instances.clear()
+    monkeypatch.setattr(requester, "SharedPause", WatchedPause)
+    in_flight = threading.Event()
+    started: list[int] = []
 
-    def sleep(seconds: float) -> None:
-        began = time.monotonic()
-        time.sleep(0.5)  # long enough for idle workers to start several requests
-        pauses.append((began, time.monotonic()))
+    def hold_pages_3_to_5(page: int, _: int) -> None:
+        started.append(page)
+        if 3 <= page <= 5:
+            assert in_flight.wait(30), "the test never let the page go"
+
+    sandbox.on_list_request(hold_pages_3_to_5)
+    during: list[int] = []
+
+    def wait(seconds: float, cancelled: threading.Event) -> None:
+        del cancelled
         assert seconds == 7
+        (pause,) = WatchedPause.instances
+        in_flight.set()  # pages 3 to 5 may answer now
+        others = min(each_mode - 1, 3)  # the workers busy with pages 3 to 5
+        for _ in range(3000):  # the other workers reach the pause (or fail)
+            if pause.parked >= others:
+                break
+            threading.Event().wait(0.01)
+        assert pause.parked == others
+        during.extend(page for page in started if page > 5)
 
-    sdk_compat.replace_retry_sleep(monkeypatch.setattr, sleep)
+    monkeypatch.setattr(requester, "wait_before_retry", wait)
+    # A slow first answer (50 ms, well over the 5 ms that turns reading ahead
+    # on, whatever the machine): pages 2 to 5 then go out together.
+    sandbox.faults.add(Fault.slow(0.05), page=1)
     sandbox.faults.add(Fault.status(429, headers={"Retry-After": "7"}), page=2)
-    for page in (3, 4, 5):
-        sandbox.faults.add(Fault.slow(0.2), page=page)
+    if each_mode == 1:
+        in_flight.set()  # one worker: no page 3 is on its way during the wait
     assert_complete_sync(sandbox, tap_config(sandbox))
-    ((began, ended),) = pauses
-    # Pages 3 to 5 may have been on their way when the 429 arrived; any later
-    # page has to wait for a worker to finish a slow page, well into the pause.
-    started_during = [page for page, at in starts if page > 5 and began < at < ended]
-    assert started_during == []
-    assert any(page > 5 and at >= ended for page, at in starts)
+    assert during == []
+    assert any(page > 5 for page in started)
 
 
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
@@ -368,19 +409,51 @@ def test_nothing_listening_at_the_api_url_says_so(
     assert len(waits) == 1
 
 
+class StepTime:
+    """Time that moves only when someone sleeps: the pacer's and the API's."""
+
+    def __init__(self) -> None:
+        """Start at an arbitrary moment."""
+        self._now = 1000.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        """The time now."""
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass, at once."""
+        with self._lock:
+            self._now += max(0.0, seconds)
+
+
+@pytest.fixture
+def step_time(monkeypatch: pytest.MonkeyPatch) -> StepTime:
+    """One clock for the tap's pacer and the sandbox's rate limit: no timing."""
+    clock = StepTime()
+    monkeypatch.setattr(pacing, "time", clock)
+    return clock
+
+
+# One request in flight: with several, requests taken in order by the pacer may
+# reach the server in another, which a burst of 1 would punish by chance.
 def test_a_rate_limited_api_is_paced_with_few_refusals(
-    sandbox: SandboxServer, waits: list[float]
+    sandbox: SandboxServer, waits: list[float], step_time: StepTime
 ) -> None:
     # 10 pages at 40 requests a second, bursts of 3: the tap meets the limit,
     # learns it, and keeps to it instead of bursting into it again.
-    sandbox.rate_limit = TokenBucket(rate=40.0, burst=3)
-    assert_complete_sync(sandbox, tap_config(sandbox))
+    sandbox.rate_limit = TokenBucket(rate=40.0, burst=3, clock=step_time.monotonic)
+    assert_complete_sync(sandbox, tap_config(sandbox, max_concurrent_requests=1))
     refusals = list_statuses(sandbox).count(429)
     assert 1 <= refusals <= 6
-    assert waits == [0.0] * refusals
+    assert waits == []  # the pacer spaced the retries
 
 
-def test_a_known_limit_is_kept_from_the_first_request(sandbox: SandboxServer) -> None:
-    sandbox.rate_limit = TokenBucket(rate=60.0, burst=1)
-    assert_complete_sync(sandbox, tap_config(sandbox, max_requests_per_second=40))
+def test_a_known_limit_is_kept_from_the_first_request(
+    sandbox: SandboxServer, step_time: StepTime
+) -> None:
+    sandbox.rate_limit = TokenBucket(rate=60.0, burst=1, clock=step_time.monotonic)
+    config = tap_config(sandbox, max_requests_per_second=40, max_concurrent_requests=1)
+    assert_complete_sync(sandbox, config)
     assert 429 not in list_statuses(sandbox)

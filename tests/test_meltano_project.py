@@ -20,7 +20,7 @@ import pytest
 import yaml
 from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
-from tap_reviewrover.tap import SETTINGS
+from tap_reviewrover.settings import SETTINGS
 from tests.conftest import SEEDED, TOKEN, sync, tap_config
 from tests.meltano_project import ROOT, MeltanoProject
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 from reviewrover_sandbox import TokenBucket
 
-from tap_reviewrover.pacing import PACED_WAIT_SECONDS, Pacer, rate_limit_wait
+from tap_reviewrover.pacing import Pacer
+from tap_reviewrover.waits import PACED_WAIT_SECONDS
 
 #: What one request takes on the simulated network.
 LATENCY = 0.001
@@ -118,10 +119,10 @@ def test_a_long_retry_after_is_left_to_the_retry_loop() -> None:
     assert pacer.rate is None  # a quota window says nothing of the rate
 
 
-def test_headers_saying_none_are_left_for_long_pause_every_request() -> None:
+def test_a_quota_held_until_its_reset_pauses_every_request() -> None:
     clock = SimulatedClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    pacer.none_left(30.0)
+    pacer.hold_until(30.0)
     pacer.wait_turn()  # any worker's next request
     assert clock.now == pytest.approx(30.0)
     assert pacer.rate is None
@@ -144,21 +145,3 @@ def test_a_short_wait_is_covered_by_the_pacer() -> None:
     pacer.succeeded()
     assert pacer.refused(PACED_WAIT_SECONDS) is True
     assert pacer.rate == 1.0  # the successes of the last second
-
-
-@pytest.mark.parametrize(
-    ("headers", "wait"),
-    [
-        ({"RateLimit-Remaining": "3", "RateLimit-Reset": "1"}, None),
-        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "2"}, 2.0),
-        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "7"}, 7.0),
-        # GitHub sends the reset as an epoch time.
-        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000060"}, 60.0),
-        ({"RateLimit-Remaining": "0"}, 0.0),
-        ({"RateLimit-Remaining": "none left"}, None),
-        ({"RateLimit-Remaining": "\u00b2"}, None),
-        ({}, None),
-    ],
-)
-def test_rate_limit_headers(headers: dict[str, str], wait: float | None) -> None:
-    assert rate_limit_wait(headers, now_epoch=1_700_000_000.0) == wait

@@ -23,7 +23,8 @@ if t.TYPE_CHECKING:
 VERSION = "0.1.0"
 #: The tap's modules, as the repository has them.
 MODULES = sorted(
-    f"tap_reviewrover/{path.name}" for path in (ROOT / "tap_reviewrover").glob("*.py")
+    path.relative_to(ROOT).as_posix()
+    for path in (ROOT / "tap_reviewrover").rglob("*.py")
 )
 
 

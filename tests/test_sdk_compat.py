@@ -1,4 +1,4 @@
-"""The private SDK (and backoff) names the tap uses are still there, as they were.
+"""The private SDK names the tap uses are still there, as they were.
 
 Each test fails with a message that names the entry of ``sdk_compat.py`` to look
 at again: an SDK upgrade that renames or changes one of them must not turn into a
@@ -8,10 +8,9 @@ silent change of behaviour.
 from __future__ import annotations
 
 import inspect
+import logging
 import typing as t
 
-import backoff._common
-import backoff._sync
 import pytest
 from singer_sdk import Tap
 from singer_sdk.streams import Stream
@@ -101,10 +100,20 @@ def test_a_stream_has_its_tap_start_time_and_version() -> None:
     assert stream._stream_version == 17, UPGRADE + "Stream._stream_version"
 
 
-def test_backoff_sleeps_and_logs_where_the_tap_expects() -> None:
-    assert hasattr(backoff._sync, "time"), UPGRADE + "backoff._sync.time (tests)"
-    assert {"_log_backoff", "_log_giveup"} <= set(vars(backoff._common)), (
-        UPGRADE + "backoff's log handlers (QuietBackoff)"
+def test_the_sdk_still_logs_its_unhandled_error_line_as_the_filter_expects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The SDK's Stream.sync logs this line before re-raising; the tap drops it
+    # (the error gets its own line). A change of wording would bring it back.
+    source = inspect.getsource(Stream.sync)
+    assert f'"{sdk_compat.SDK_UNHANDLED_ERROR}"' in source, (
+        UPGRADE + "the unhandled-error line of Stream.sync (NoUnhandledErrorLine)"
     )
-    for name in sdk_compat.BACKOFF_LOG_FUNCTIONS:
-        assert callable(getattr(backoff._common, name))
+    logger = logging.getLogger("tap-reviewrover.compat-test")
+    sdk_compat.NoUnhandledErrorLine.install(logger)
+    sdk_compat.NoUnhandledErrorLine.install(logger)
+    assert len(logger.filters) == 1
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.error(sdk_compat.SDK_UNHANDLED_ERROR, "enrollments")
+        logger.error("another error")
+    assert [r.getMessage() for r in caplog.records] == ["another error"]

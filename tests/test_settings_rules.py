@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tap_reviewrover.errors import redact
-from tap_reviewrover.tap import api_url_problem, settings_errors, unknown_settings
+from tap_reviewrover.config_checks import (
+    api_url_problem,
+    settings_errors,
+    unknown_settings,
+)
+from tap_reviewrover.redaction import SecretRedactor
 
 
 @pytest.mark.parametrize(
@@ -60,6 +64,11 @@ def test_a_refused_url_with_a_password_never_shows_the_password() -> None:
         ({"start_date": "2025-02-30"}, "start_date must be an ISO 8601 date"),
         ({"campaign_ids": ["a", "b", "a"]}, "same campaign more than once"),
         ({"api_url": "http://example.com/api"}, "api_url must use https://"),
+        ({"api_url": "https://example.com/api?key=x"}, "without a query"),
+        ({"api_url": "https://example.com/api#top"}, "without a query"),
+        ({"api_url": "https://example.com/api?"}, "without a query"),
+        ({"auth_token": "5"}, "is 1 characters long"),
+        ({"auth_token": "password"}, "is 8 characters long"),
     ],
 )
 def test_settings_errors_name_the_setting(
@@ -84,7 +93,16 @@ def test_good_settings_have_no_errors(config: dict[str, object]) -> None:
 
 def test_redact_hides_the_secret_and_its_repr() -> None:
     message = "'s3cr3t-token' is too long; value s3cr3t-token"
-    assert redact(message, ["s3cr3t-token", None, ""]) == "'***' is too long; value ***"
+    redactor = SecretRedactor(["s3cr3t-token", None, ""])
+    assert redactor.redact(message) == "'***' is too long; value ***"
+
+
+def test_a_token_too_short_to_be_real_is_never_learnt_by_the_redactor() -> None:
+    # Redacting "5" or "token" everywhere would mangle ordinary lines.
+    redactor = SecretRedactor(["5", "token", "rr-test-token-5f1d2c9a7b"])
+    assert redactor.redact("5 records; token rr-test-token-5f1d2c9a7b") == (
+        "5 records; token ***"
+    )
 
 
 def test_an_unknown_setting_is_warned_about_with_the_likely_name() -> None:

@@ -8,8 +8,9 @@ import typing as t
 
 import pytest
 
+from tap_reviewrover.bookmarks import CLOCK_MARGIN
 from tap_reviewrover.tap import TapReviewRover
-from tap_reviewrover.timestamps import BOOKMARK_SAFETY_MARGIN, parse_timestamp
+from tap_reviewrover.timestamps import parse_timestamp
 from tests.conftest import PAGE_SIZE, SEEDED, sync, tap_config
 
 if t.TYPE_CHECKING:
@@ -64,7 +65,7 @@ def test_the_final_state_is_a_plain_bookmark_from_the_api_clock(
     }
     assert output.bookmark is not None
     bookmark = parse_timestamp(output.bookmark)
-    assert before - BOOKMARK_SAFETY_MARGIN <= bookmark <= after - BOOKMARK_SAFETY_MARGIN
+    assert before - CLOCK_MARGIN <= bookmark <= after - CLOCK_MARGIN
 
 
 def test_the_next_sync_emits_only_what_changed(sandbox: SandboxServer) -> None:

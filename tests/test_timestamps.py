@@ -1,4 +1,4 @@
-"""Timestamp parsing and the bookmark rule."""
+"""Timestamp parsing and formatting."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import datetime as dt
 import pytest
 
 from tap_reviewrover.timestamps import (
-    BOOKMARK_SAFETY_MARGIN,
     InvalidTimestampError,
     format_timestamp,
-    incremental_start,
-    next_bookmark,
     parse_http_date,
     parse_timestamp,
-    trusted_api_clock,
 )
 
 UTC = dt.timezone.utc
@@ -78,66 +74,3 @@ def test_format_timestamp_writes_the_api_form() -> None:
 )
 def test_http_dates(header: str | None, moment: dt.datetime | None) -> None:
     assert parse_http_date(header) == moment
-
-
-def test_next_bookmark_is_the_api_clock_at_start_less_the_margin() -> None:
-    started = dt.datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
-    assert next_bookmark(started) == started - BOOKMARK_SAFETY_MARGIN
-    assert dt.timedelta(0) < BOOKMARK_SAFETY_MARGIN
-
-
-def test_next_bookmark_is_unknown_without_the_api_clock() -> None:
-    assert next_bookmark(None) is None
-
-
-HOST_NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("api_clock", "trusted"),
-    [
-        (HOST_NOW, True),
-        (HOST_NOW - dt.timedelta(minutes=59), True),
-        (HOST_NOW + dt.timedelta(minutes=59), True),
-        (HOST_NOW + dt.timedelta(minutes=61), False),
-        (HOST_NOW - dt.timedelta(minutes=61), False),
-        (HOST_NOW.replace(year=2102), False),  # a clock 76 years ahead
-        (None, False),
-    ],
-)
-def test_the_api_clock_is_trusted_only_near_the_host_clock(
-    api_clock: dt.datetime | None,
-    trusted: bool,  # noqa: FBT001
-) -> None:
-    assert trusted_api_clock(api_clock, HOST_NOW) == (api_clock if trusted else None)
-
-
-BOOKMARK = dt.datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-START_DATE = dt.datetime(2025, 1, 1, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("bookmark", "start_date", "since", "set_aside"),
-    [
-        (None, None, None, False),
-        (None, START_DATE, START_DATE, False),
-        (BOOKMARK, None, BOOKMARK, False),
-        (BOOKMARK, START_DATE, BOOKMARK, False),
-        (START_DATE, BOOKMARK, BOOKMARK, False),  # start_date later: it wins
-        # A bookmark ahead of the API's clock (year 2999, or set while the clock
-        # had jumped) would hide every update until then: start over.
-        (HOST_NOW.replace(year=2999), START_DATE, START_DATE, True),
-        (HOST_NOW.replace(year=2999), None, None, True),
-        (HOST_NOW + dt.timedelta(seconds=1), None, None, True),
-        (HOST_NOW, None, HOST_NOW, False),
-        # Rounded down to the second: a record of the same second is kept.
-        (BOOKMARK.replace(microsecond=500000), None, BOOKMARK, False),
-    ],
-)
-def test_incremental_start(
-    bookmark: dt.datetime | None,
-    start_date: dt.datetime | None,
-    since: dt.datetime | None,
-    set_aside: bool,  # noqa: FBT001
-) -> None:
-    assert incremental_start(bookmark, start_date, HOST_NOW) == (since, set_aside)

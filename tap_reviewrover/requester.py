@@ -1,0 +1,449 @@
+"""The requester: every HTTP rule of a sync, in one place.
+
+It owns the session (the environment's proxies and CA bundle, read once; never
+``~/.netrc``), the prepared request every page copies, the deadline on a whole
+answer, the cap on its decompressed size, the pacer, the pause every worker
+shares, and the retry loop: what is retried, how long to wait (every wait header
+read once, :mod:`tap_reviewrover.waits`), the caps, and one log line per retry.
+Walks get :meth:`Requester.fetch` and nothing else.
+
+It is built whole before any worker thread starts; from then on workers only
+call :meth:`Requester.fetch`, which shares nothing but the pacer, the pause and
+the watchdog (each thread-safe) and the decoder's list of unknown fields (under
+its lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import typing as t
+from dataclasses import dataclass
+
+import requests
+from singer_sdk import metrics
+
+from tap_reviewrover.deadline import DeadlineAdapter, Watchdog
+from tap_reviewrover.errors import (
+    BadResponseError,
+    ConnectionFailedError,
+    RetriableError,
+    RetriesExhaustedError,
+    ReviewRoverError,
+    WaitTooLongError,
+    transport_failure,
+)
+from tap_reviewrover.fetching import FetcherClosedError
+from tap_reviewrover.pacing import Pacer
+from tap_reviewrover.pause import SharedPause
+from tap_reviewrover.records import NotJsonError, UnexpectedResponseError
+from tap_reviewrover.statuses import Answer, judge
+from tap_reviewrover.timestamps import parse_http_date
+from tap_reviewrover.waits import (
+    MAX_WAIT_SECONDS,
+    Wait,
+    exponential_wait,
+    jitter,
+    rate_limit_reset,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from tap_reviewrover.records import PageDecoder, Pagination
+
+#: A page to read: its number and the page size asked for.
+PageKey = tuple[int, int]
+#: Bytes read from the socket at a time (decompressed at most that much at once).
+READ_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """One page as the API answered it, decoded and checked against the schema.
+
+    Attributes:
+        number: The page asked for.
+        limit: The page size asked for.
+        records: The records (typed), in API order.
+        pagination: The ``pagination`` object.
+        unknown_fields: Fields beyond the schema first seen on this page.
+        api_clock: The response's ``Date``, if it had one.
+        received_at: This host's clock when the answer arrived.
+        seconds: How long the answer took, from the request to its last byte.
+    """
+
+    number: int
+    limit: int
+    records: list[t.Any]
+    pagination: Pagination
+    unknown_fields: set[str]
+    api_clock: dt.datetime | None
+    received_at: dt.datetime
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings the requester follows.
+
+    Attributes:
+        timeout: Seconds a whole answer may take.
+        max_retries: Retries of a failed request before the sync stops.
+        max_response_bytes: The largest decompressed body accepted.
+        max_rate: Requests a second never exceeded, if set.
+    """
+
+    timeout: float
+    max_retries: int
+    max_response_bytes: int
+    max_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class PartitionRequests:
+    """How the pages of one partition are asked for.
+
+    Attributes:
+        template: The prepared request (method, headers, auth) each page copies.
+        url: The list's URL.
+        params: The page's query parameters, from its key (a pure function).
+        context: The partition, for the request metric.
+    """
+
+    template: requests.PreparedRequest
+    url: str
+    params: Callable[[PageKey], Mapping[str, t.Any]]
+    context: Mapping[str, t.Any] | None = None
+
+
+def wait_before_retry(seconds: float, cancelled: threading.Event) -> None:
+    """Wait ``seconds``, or until ``cancelled`` is set (tests replace this).
+
+    Args:
+        seconds: The wait.
+        cancelled: Set when nobody waits for the request any more.
+    """
+    cancelled.wait(seconds)
+
+
+class Requester:
+    """Sends the requests of one stream's sync (see the module doc).
+
+    Attributes:
+        pause: The pause every try waits on while another waits to retry.
+        pacer: Spaces the requests to the API's rate limit.
+        on_long_wait: Called (from a worker thread) before any wait longer than
+            a pacer's step, so that what was read can be written out first.
+    """
+
+    def __init__(  # noqa: PLR0913 - each is one part the requester owns
+        self,
+        session: requests.Session,
+        decoder: PageDecoder,
+        settings: Settings,
+        *,
+        where: str,
+        logger: logging.Logger,
+        stream_name: str,
+    ) -> None:
+        """Set the session up; nothing is sent yet.
+
+        Args:
+            session: The SDK's session for the stream.
+            decoder: Decodes and checks a list's body.
+            settings: The settings to follow.
+            where: The list's URL, for messages.
+            logger: The stream's logger.
+            stream_name: The stream, for the request metric.
+        """
+        self.pause = SharedPause()
+        self.pacer = Pacer(max_rate=settings.max_rate)
+        self.on_long_wait: Callable[[Wait], None] | None = None
+        self._settings = settings
+        self._decoder = decoder
+        self._where = where
+        self._logger = logger
+        self._stream_name = stream_name
+        self._watchdog = Watchdog()
+        self._lock = threading.Lock()
+        self._stop_before_next: ReviewRoverError | None = None
+        self.session = _settled(session, where)
+        self.session.hooks["response"].append(self._refuse_redirect)
+
+    @property
+    def retries(self) -> int:
+        """Failed tries that were retried so far."""
+        return self.pause.retries
+
+    def fetch(
+        self, pages: PartitionRequests, key: PageKey, cancelled: threading.Event
+    ) -> FetchedPage:
+        """Read one page, retrying what another try may fix.
+
+        Args:
+            pages: How the partition's pages are asked for.
+            key: The page: its number and size.
+            cancelled: Set once nobody waits for the page any more (the walk
+                ended or failed): no retry waits for nothing.
+
+        Returns:
+            The page.
+
+        Raises:
+            FetcherClosedError: If ``cancelled`` was set.
+            WaitTooLongError: If the API asked to wait longer than the tap waits.
+            RetriesExhaustedError: If the tries ran out.
+            ConnectionFailedError: If the failure is one no retry fixes.
+        """
+        where = f"page {key[0]} of {self._where}"
+        failures = 0
+        while True:
+            self.pause.wait_for_the_others(cancelled)
+            if cancelled.is_set():
+                raise FetcherClosedError
+            with self._lock:
+                if self._stop_before_next is not None:
+                    raise self._stop_before_next
+            self.pacer.wait_turn(cancelled)
+            if cancelled.is_set():
+                raise FetcherClosedError
+            try:
+                page = self._try(pages, key, where)
+            except RetriableError as failure:
+                failures += 1
+                self._after_failure(failure, failures, where, key[0], cancelled)
+                continue
+            self.pacer.succeeded()
+            return page
+
+    def _try(self, pages: PartitionRequests, key: PageKey, where: str) -> FetchedPage:
+        prepared = pages.template.copy()
+        prepared.prepare_url(pages.url, pages.params(key))
+        timeout = self._settings.timeout
+        sent = time.monotonic()
+        try:
+            with self._watchdog.watch(timeout):
+                response = self.session.send(
+                    prepared,
+                    timeout=(timeout, timeout),
+                    allow_redirects=False,  # a redirect is an error (statuses.judge)
+                    stream=True,  # the body is read here, up to the size cap
+                )
+                with response:
+                    body = self._read_body(response, where)
+        except requests.exceptions.RequestException as exc:
+            reason, retriable = transport_failure(exc, timeout=timeout, url=self._where)
+            if not retriable:
+                msg = f"Could not request {where}: {reason}."
+                raise ConnectionFailedError(msg) from None
+            raise RetriableError(reason) from None
+        received_at = dt.datetime.now(dt.timezone.utc)
+        api_clock = parse_http_date(response.headers.get("Date"))
+        self._log_request_metric(response, pages.context)
+        answer = Answer(
+            response.status_code,
+            response.reason,
+            response.headers,
+            body,
+            prepared.path_url,
+        )
+        judge(
+            answer,
+            now=api_clock or received_at,
+            where=self._where,
+            params=pages.params(key),
+        )
+        page = self._decode(answer, key)
+        self._after_success(answer, (api_clock or received_at).timestamp())
+        return FetchedPage(
+            number=key[0],
+            limit=key[1],
+            records=page[0],
+            pagination=page[1],
+            unknown_fields=page[2],
+            api_clock=api_clock,
+            received_at=received_at,
+            seconds=time.monotonic() - sent,
+        )
+
+    def _read_body(self, response: requests.Response, where: str) -> bytes:
+        """The decompressed body, refused beyond the size the tap accepts."""
+        limit = self._settings.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                msg = (
+                    f"ReviewRover's answer for {where} is larger than "
+                    f"{limit / 1_048_576:g} MB once decompressed (the "
+                    "max_response_megabytes setting); the sync stopped rather than "
+                    "exhaust memory."
+                )
+                raise BadResponseError(msg)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _decode(
+        self, answer: Answer, key: PageKey
+    ) -> tuple[list[t.Any], Pagination, set[str]]:
+        try:
+            return self._decoder.decode(answer.body)
+        except NotJsonError:
+            content_type = answer.headers.get("Content-Type", "no content type")
+            reason = (
+                f"the API answered {answer.status} with a body that is not JSON "
+                f"({content_type}, {len(answer.body)} bytes)"
+            )
+            raise RetriableError(reason) from None
+        except UnexpectedResponseError as exc:
+            msg = f"Unexpected answer from ReviewRover for page {key[0]}: {exc}."
+            raise BadResponseError(msg) from None
+
+    def _after_success(self, answer: Answer, now_epoch: float) -> None:
+        """Heed rate-limit headers that say no request is left for now."""
+        wait = rate_limit_reset(answer.headers, now_epoch=now_epoch)
+        if wait is None:
+            return
+        if wait.paced:
+            self.pacer.none_left(wait.seconds)  # learn the rate before a 429
+            return
+        if wait.too_long:
+            # Only a next request would have to wait: the sync stops before it.
+            with self._lock:
+                self._stop_before_next = WaitTooLongError(_too_long(wait))
+            return
+        self.pacer.hold_until(wait.seconds)
+        self._announce(
+            f"ReviewRover says no request is left for now ({wait.cause}): every "
+            f"request waits {wait.seconds:.0f} s.",
+            wait,
+        )
+
+    def _after_failure(
+        self,
+        failure: RetriableError,
+        failures: int,
+        where: str,
+        number: int,
+        cancelled: threading.Event,
+    ) -> None:
+        """Decide what a failed try costs: a wait, or the end of the sync."""
+        wait = failure.wait
+        if wait is not None and wait.too_long:
+            msg = f"ReviewRover answered {failure.reason} for {where}: " + _too_long(
+                wait
+            )
+            raise WaitTooLongError(msg)
+        tries = self._settings.max_retries + 1
+        if failures >= tries:
+            msg = (
+                f"Gave up on {where} after {failures} tries; the last one failed "
+                f"with: {failure.reason}"
+            )
+            raise RetriesExhaustedError(msg)
+        if failure.rate_limited and self.pacer.refused(wait.seconds if wait else None):
+            # A per-second limit: the pacer's slower pace spaces the retry.
+            self.pause.count_retry()
+            self._logger.info(
+                "Request for page %d refused by ReviewRover's rate limit (HTTP 429); "
+                "slowing down to %.1f requests a second (try %d of %d next).",
+                number,
+                self.pacer.rate or 0.0,
+                failures + 1,
+                tries,
+            )
+            return
+        seconds = wait.seconds if wait else exponential_wait(failures, rand=jitter)
+        self.pause.hold()  # no other request starts meanwhile; counts the retry
+        try:
+            asked = f", as {wait.cause} asked" if wait else ""
+            line = (
+                f"Request for page {number} failed ({failure.reason}); retrying in "
+                f"{seconds:.1f} s{asked} (try {failures + 1} of {tries})."
+            )
+            if wait is not None and not wait.paced:
+                self._announce(line, wait)
+            else:
+                self._logger.warning("%s", line)
+            wait_before_retry(seconds, cancelled)
+        finally:
+            self.pause.release()
+
+    def _announce(self, line: str, wait: Wait) -> None:
+        """Log a long wait before it starts, and have what was read written out."""
+        self._logger.warning("%s", line)
+        if self.on_long_wait is not None:
+            self.on_long_wait(wait)
+
+    def _refuse_redirect(
+        self,
+        response: requests.Response,
+        *args: t.Any,  # noqa: ANN401, ARG002 - requests' hook arguments
+        **kwargs: t.Any,  # noqa: ANN401, ARG002
+    ) -> None:
+        # As soon as it arrives: requests reads a redirect's Location even when it
+        # does not follow it, and fails on a bad one (a bad port) with a bare
+        # ValueError.
+        if response.is_redirect:
+            answer = Answer(
+                response.status_code, response.reason, response.headers, b"", ""
+            )
+            judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
+
+    def _log_request_metric(
+        self, response: requests.Response, context: Mapping[str, t.Any] | None
+    ) -> None:
+        # One METRIC line per request only at DEBUG (the SDK logs it at INFO):
+        # a sync of 200 pages would otherwise log 200 of them.
+        logger = metrics.get_metrics_logger()
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        tags: dict[str, t.Any] = {
+            metrics.Tag.STREAM: self._stream_name,
+            metrics.Tag.ENDPOINT: self._where,
+            metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+        }
+        if context:
+            tags[metrics.Tag.CONTEXT] = dict(context)
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags=tags,
+        )
+        metrics.log(logger, point)
+
+
+def _too_long(wait: Wait) -> str:
+    return (
+        f"it asked to wait {wait.seconds:.0f} s before the next request "
+        f"({wait.cause}), more than the {MAX_WAIT_SECONDS:.0f} s the tap waits. "
+        "Run the sync later."
+    )
+
+
+def _settled(session: requests.Session, url: str) -> requests.Session:
+    """The session, with the environment read once for the API's URL.
+
+    ``requests`` would look up the proxy variables and ``~/.netrc`` on every
+    request (a tenth of the tap's CPU), and a ``.netrc`` entry for the host would
+    replace the bearer token: the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``)
+    are settled now, as ``requests`` itself would settle them, and nothing more
+    is read from the environment.
+    """
+    session.trust_env = True
+    environment = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(environment["proxies"])
+    session.verify = environment["verify"]
+    session.trust_env = False
+    # Connections that a deadline on the whole response can cut, and room for
+    # every worker's, so that none is re-opened.
+    adapter = DeadlineAdapter(pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,132 @@
+"""Table versions, and when ACTIVATE_VERSION may be sent: it is a delete.
+
+Every record carries the version of its sync (the sync's start, in seconds, as
+the SDK numbers them). On ACTIVATE_VERSION a target retires every row whose
+version is lower than the one activated (deletes it with ``hard_delete``, or sets
+``_sdc_deleted_at``). So it goes out only after a copy that is provably the whole
+table, and these rules decide it (pure functions; the stream applies them):
+
+* **never for a subset**: a FULL_TABLE sync limited to ``campaign_ids`` copies
+  those campaigns only; activating would retire every other campaign's rows. It
+  is refused before the first request (:func:`subset_problem`);
+* **never after a copy that failed**: the stream sends nothing unless every page
+  of every partition was read;
+* **never after a suspicious shrink** (:func:`activation`): the state keeps the
+  size of the last whole copy; a copy smaller by more than
+  ``full_table_max_shrink`` of it, or an empty copy, sends nothing and the sync
+  ends with an error naming both counts (a token for another workspace, an
+  incident at the API: "0 records" is then a valid answer, and no reason to
+  empty the warehouse);
+* **never against a sync that overlaps**: another sync loading the same table at
+  the same time (an incremental one, another FULL_TABLE copy) may write a row
+  after this copy wrote it, with its own, older version. The version activated
+  is this copy's less ``activate_version_grace_hours``, so a row last loaded by
+  any sync that started within that time is kept; a row deleted in ReviewRover
+  leaves the table at the first copy that starts that long after its last load.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+#: Where the state keeps the last whole copy (in the stream's bookmark).
+STATE_KEY = "last_full_table_copy"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What to do once a whole FULL_TABLE copy was written.
+
+    Attributes:
+        version: The version to activate; None: send nothing.
+        problem: Why nothing is sent, when that is an error (the sync then ends
+            with it); None otherwise.
+    """
+
+    version: int | None
+    problem: str | None = None
+
+
+def subset_problem(
+    *, full_table: bool, versions_on: bool, partitions: int
+) -> str | None:
+    """Why this sync may not run as configured, if a subset would be activated.
+
+    Args:
+        full_table: Whether the sync is a FULL_TABLE copy.
+        versions_on: The ``emit_activate_version_messages`` setting.
+        partitions: How many campaigns ``campaign_ids`` lists (0: all).
+
+    Returns:
+        The message, or None.
+    """
+    if not (full_table and versions_on and partitions):
+        return None
+    return (
+        "A FULL_TABLE sync with campaign_ids copies only those campaigns, and its "
+        "ACTIVATE_VERSION would delete every other campaign's rows in the target. "
+        "Run FULL_TABLE without campaign_ids, or set "
+        "emit_activate_version_messages to false to copy these campaigns without "
+        "retiring deleted rows."
+    )
+
+
+def activation(
+    *,
+    version: int,
+    copied: int,
+    last_copy: Mapping[str, t.Any] | None,
+    max_shrink: float,
+    grace_seconds: int,
+) -> Activation:
+    """Whether, and with which version, to send ACTIVATE_VERSION after a copy.
+
+    Args:
+        version: The version every record of the copy carried.
+        copied: Distinct records in the copy.
+        last_copy: The state's record of the last whole copy, if any.
+        max_shrink: The ``full_table_max_shrink`` setting (a share, 0-1).
+        grace_seconds: ``activate_version_grace_hours``, in seconds.
+
+    Returns:
+        The decision.
+    """
+    last = last_copy.get("records") if isinstance(last_copy, dict) else None
+    last = last if isinstance(last, int) and not isinstance(last, bool) else None
+    if copied == 0:
+        if last == 0:
+            return Activation(None)  # empty then, empty now: nothing to retire
+        before = f"the last whole copy had {last}" if last else "nothing is known of"
+        return Activation(
+            None,
+            f"The FULL_TABLE copy holds 0 records ({before} before it): "
+            "ACTIVATE_VERSION was not sent, as it would empty the table in the "
+            "target. If the account is really empty now, delete the rows by hand.",
+        )
+    if last is not None and copied < last * (1 - max_shrink):
+        return Activation(
+            None,
+            f"The FULL_TABLE copy holds {copied} records, {last - copied} fewer "
+            f"than the {last} of the last whole copy (more than the "
+            f"full_table_max_shrink of {max_shrink:g} allows): ACTIVATE_VERSION "
+            "was not sent, so no row was retired. If so many enrollments were "
+            "really deleted, run once with a larger full_table_max_shrink.",
+        )
+    return Activation(version - grace_seconds)
+
+
+def copy_record(version: int, copied: int) -> dict[str, int]:
+    """What the state keeps of a whole copy that was activated.
+
+    Args:
+        version: The copy's version.
+        copied: Distinct records in it.
+
+    Returns:
+        The entry for :data:`STATE_KEY`.
+    """
+    return {"version": version, "records": copied}

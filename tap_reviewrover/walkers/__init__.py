@@ -1,0 +1,1 @@
+"""Walk strategies over a ReviewRover list: one module each (see ``base``)."""

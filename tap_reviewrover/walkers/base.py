@@ -1,0 +1,96 @@
+"""What every walk strategy is: pages in, checked records out, and a result.
+
+A walker reads one partition of a list through a ``fetch`` callable (the
+requester's, bound to the partition) and yields the records it takes, a page at
+a time, with the answer they came in. Once it is exhausted, :attr:`Walker.result`
+says whether the walk was whole and what it cost. The stream (an SDK adapter)
+decides what to emit, writes it, and moves the bookmark from the result; a new
+strategy is one new module here.
+"""
+
+from __future__ import annotations
+
+import abc
+import typing as t
+from dataclasses import dataclass, field
+
+if t.TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Iterator
+
+    from tap_reviewrover.requester import FetchedPage, PageKey
+
+#: Reads one page of the partition: ``fetch(key, cancelled)``.
+Fetch = t.Callable[["PageKey", "threading.Event"], "FetchedPage"]
+
+
+@dataclass(frozen=True)
+class TakenPage:
+    """The records a walk took from one answer.
+
+    Attributes:
+        records: The records not taken before in this walk, in API order.
+        fetched: The answer they came in.
+    """
+
+    records: list[t.Any]
+    fetched: FetchedPage
+
+
+@dataclass
+class WalkResult:
+    """What a finished walk did.
+
+    Attributes:
+        whole: Every record present for the whole walk was taken (the walk
+            ended without an error).
+        records: Distinct records taken.
+        total: The list's size as its last answer said.
+        pages: Answers taken, re-reads included.
+        drift_rereads: Pages read again because the list changed meanwhile.
+        inconsistent_rereads: Pages read again because an answer did not add up.
+        notes: Lines for the log about what the walk met (info level).
+    """
+
+    whole: bool = False
+    records: int = 0
+    total: int = 0
+    pages: int = 0
+    drift_rereads: int = 0
+    inconsistent_rereads: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Walker(abc.ABC):
+    """A walk strategy over a list (see the module doc).
+
+    Attributes:
+        result: What the walk did; complete once :meth:`pages` is exhausted.
+    """
+
+    def __init__(self) -> None:
+        """Start with an empty result."""
+        self.result = WalkResult()
+
+    @abc.abstractmethod
+    def pages(self, on_first: Callable[[FetchedPage], None]) -> Iterator[TakenPage]:
+        """Walk the list.
+
+        Args:
+            on_first: Called with the walk's first answer before anything is
+                taken from it (the API's clock then settles the bookmark rules).
+
+        Yields:
+            The records taken from each answer, in the order to emit them.
+        """
+
+    @abc.abstractmethod
+    def post(self, notice: Callable[[], None]) -> None:
+        """Have ``notice`` run in the walking thread, between two answers.
+
+        Thread-safe: the requester calls it from a worker thread (to have what
+        was read written out before a long wait).
+
+        Args:
+            notice: What to run.
+        """
