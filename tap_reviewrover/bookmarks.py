@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tap_reviewrover.timestamps import format_timestamp
+from tap_reviewrover.timestamps import format_timestamp, parse_timestamp
 
 #: How far before the sync's start (the earlier clock) the next bookmark is set.
 CLOCK_MARGIN = dt.timedelta(seconds=60)
@@ -170,3 +170,74 @@ def emit_window(
     moments = [moment for moment in (from_bookmark, start_date) if moment is not None]
     start = max(moments).replace(microsecond=0) if moments else None
     return Window(start, end_date), set_aside
+
+
+@dataclass
+class PartitionBookmark:
+    """One partition's bookmark during a sync: the rules above, applied.
+
+    It reads and writes the partition's state (the SDK's writable dict) and
+    nothing else.
+
+    Attributes:
+        window: What to emit; settled by :meth:`begin`.
+        start: The sync's start (:func:`sync_start`); settled by :meth:`begin`.
+    """
+
+    state: dict[str, t.Any]
+    key: str
+    incremental: bool
+    settings: t.Mapping[str, t.Any]
+    window: Window = field(default_factory=Window)
+    start: dt.datetime | None = None
+
+    def begin(
+        self, api_clock: dt.datetime | None, host_clock: dt.datetime
+    ) -> list[str]:
+        """Settle the window and the start from the walk's first answer.
+
+        Args:
+            api_clock: Its ``Date``, if it had one.
+            host_clock: This host's clock when it arrived.
+
+        Returns:
+            Warnings for the log.
+        """
+        self.start, warning = sync_start(api_clock, host_clock)
+        warnings = [warning] if warning else []
+        if not self.incremental:
+            return warnings
+        text = self.state.get("replication_key_value")
+        start_date = self.settings.get("start_date")
+        self.window, set_aside = emit_window(
+            bookmark=parse_timestamp(text) if text else None,
+            start_date=_moment(start_date),
+            end_date=_moment(self.settings.get("end_date")),
+            lookback=dt.timedelta(seconds=int(self.settings["lookback_seconds"])),
+            clocks=(api_clock, host_clock),
+        )
+        if set_aside:
+            instead = f"start_date ({start_date})" if start_date else "the beginning"
+            warnings.append(
+                f"The bookmark, {text}, is later than ReviewRover's clock or this "
+                "host's: a clock went back, or the state was edited, and it would "
+                f"hide updates made since. Reading from {instead} instead."
+            )
+        return warnings
+
+    def finish(self) -> bool:
+        """Every page was read: move the bookmark to where the next sync starts.
+
+        Returns:
+            Whether the state changed.
+        """
+        bookmark = next_bookmark(self.start) if self.incremental else None
+        if bookmark is None:
+            return False
+        self.state["replication_key"] = self.key
+        self.state["replication_key_value"] = format_timestamp(bookmark)
+        return True
+
+
+def _moment(text: object) -> dt.datetime | None:
+    return parse_timestamp(text) if isinstance(text, str) and text else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import typing as t
 
 import msgspec
@@ -146,6 +147,8 @@ class PageDecoder:
         stream_name: str,
         records_key: str,
         schema: Mapping[str, t.Any],
+        *,
+        required: Iterable[str | None] = (),
     ) -> None:
         """Build the decoders from the stream's schema.
 
@@ -153,9 +156,14 @@ class PageDecoder:
             stream_name: The stream, for messages.
             records_key: The key of the record list in the JSON body.
             schema: The stream's JSON Schema.
+            required: Fields each record must have besides the schema's own
+                ``required`` (None entries are ignored).
         """
+        wanted = {*schema.get("required", ()), *(name for name in required if name)}
+        schema = {**schema, "required": sorted(wanted)}
         self.records_key = records_key
         self.unknown_fields: set[str] = set()
+        self._lock = threading.Lock()
         known = frozenset(schema["properties"])
         self._known_fields = known
         self._stream_name = stream_name
@@ -201,9 +209,11 @@ class PageDecoder:
             unknown = _unknown_field(str(error))
             if unknown is None:
                 raise self._problem(error, content) from None
-            if unknown not in self.unknown_fields:
-                new_unknown = self._fields_beyond_schema(content) - self.unknown_fields
-                self.unknown_fields |= new_unknown
+            with self._lock:  # pages are decoded on several threads
+                if unknown not in self.unknown_fields:
+                    beyond = self._fields_beyond_schema(content)
+                    new_unknown = beyond - self.unknown_fields
+                    self.unknown_fields |= new_unknown
             try:
                 body = self._lenient.decode(content)
             except msgspec.ValidationError as error:

@@ -16,16 +16,13 @@ its lock).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
 import typing as t
-from dataclasses import dataclass
 
 import requests
-from singer_sdk import metrics
 
-from tap_reviewrover.deadline import DeadlineAdapter, Watchdog
+from tap_reviewrover.deadline import Watchdog
 from tap_reviewrover.errors import (
     BadResponseError,
     ConnectionFailedError,
@@ -37,8 +34,10 @@ from tap_reviewrover.errors import (
 )
 from tap_reviewrover.fetching import FetcherClosedError
 from tap_reviewrover.pacing import Pacer
+from tap_reviewrover.pages import FetchedPage
 from tap_reviewrover.pause import SharedPause
 from tap_reviewrover.records import NotJsonError, UnexpectedResponseError
+from tap_reviewrover.session import log_request_metric, settled
 from tap_reviewrover.statuses import Answer, judge
 from tap_reviewrover.timestamps import parse_http_date
 from tap_reviewrover.waits import (
@@ -50,73 +49,14 @@ from tap_reviewrover.waits import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    import logging
+    from collections.abc import Callable
 
+    from tap_reviewrover.pages import PageKey, PartitionRequests, Settings
     from tap_reviewrover.records import PageDecoder, Pagination
 
-#: A page to read: its number and the page size asked for.
-PageKey = tuple[int, int]
 #: Bytes read from the socket at a time (decompressed at most that much at once).
 READ_CHUNK_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class FetchedPage:
-    """One page as the API answered it, decoded and checked against the schema.
-
-    Attributes:
-        number: The page asked for.
-        limit: The page size asked for.
-        records: The records (typed), in API order.
-        pagination: The ``pagination`` object.
-        unknown_fields: Fields beyond the schema first seen on this page.
-        api_clock: The response's ``Date``, if it had one.
-        received_at: This host's clock when the answer arrived.
-        seconds: How long the answer took, from the request to its last byte.
-    """
-
-    number: int
-    limit: int
-    records: list[t.Any]
-    pagination: Pagination
-    unknown_fields: set[str]
-    api_clock: dt.datetime | None
-    received_at: dt.datetime
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The settings the requester follows.
-
-    Attributes:
-        timeout: Seconds a whole answer may take.
-        max_retries: Retries of a failed request before the sync stops.
-        max_response_bytes: The largest decompressed body accepted.
-        max_rate: Requests a second never exceeded, if set.
-    """
-
-    timeout: float
-    max_retries: int
-    max_response_bytes: int
-    max_rate: float | None = None
-
-
-@dataclass(frozen=True)
-class PartitionRequests:
-    """How the pages of one partition are asked for.
-
-    Attributes:
-        template: The prepared request (method, headers, auth) each page copies.
-        url: The list's URL.
-        params: The page's query parameters, from its key (a pure function).
-        context: The partition, for the request metric.
-    """
-
-    template: requests.PreparedRequest
-    url: str
-    params: Callable[[PageKey], Mapping[str, t.Any]]
-    context: Mapping[str, t.Any] | None = None
 
 
 def wait_before_retry(seconds: float, cancelled: threading.Event) -> None:
@@ -170,7 +110,7 @@ class Requester:
         self._watchdog = Watchdog()
         self._lock = threading.Lock()
         self._stop_before_next: ReviewRoverError | None = None
-        self.session = _settled(session, where)
+        self.session = settled(session, where)
         self.session.hooks["response"].append(self._refuse_redirect)
 
     @property
@@ -242,7 +182,12 @@ class Requester:
             raise RetriableError(reason) from None
         received_at = dt.datetime.now(dt.timezone.utc)
         api_clock = parse_http_date(response.headers.get("Date"))
-        self._log_request_metric(response, pages.context)
+        log_request_metric(
+            response,
+            stream_name=self._stream_name,
+            endpoint=self._where,
+            context=pages.context,
+        )
         answer = Answer(
             response.status_code,
             response.reason,
@@ -394,29 +339,6 @@ class Requester:
             )
             judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
 
-    def _log_request_metric(
-        self, response: requests.Response, context: Mapping[str, t.Any] | None
-    ) -> None:
-        # One METRIC line per request only at DEBUG (the SDK logs it at INFO):
-        # a sync of 200 pages would otherwise log 200 of them.
-        logger = metrics.get_metrics_logger()
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
-        tags: dict[str, t.Any] = {
-            metrics.Tag.STREAM: self._stream_name,
-            metrics.Tag.ENDPOINT: self._where,
-            metrics.Tag.HTTP_STATUS_CODE: response.status_code,
-        }
-        if context:
-            tags[metrics.Tag.CONTEXT] = dict(context)
-        point = metrics.Point(
-            "timer",
-            metric=metrics.Metric.HTTP_REQUEST_DURATION,
-            value=response.elapsed.total_seconds(),
-            tags=tags,
-        )
-        metrics.log(logger, point)
-
 
 def _too_long(wait: Wait) -> str:
     return (
@@ -424,26 +346,3 @@ def _too_long(wait: Wait) -> str:
         f"({wait.cause}), more than the {MAX_WAIT_SECONDS:.0f} s the tap waits. "
         "Run the sync later."
     )
-
-
-def _settled(session: requests.Session, url: str) -> requests.Session:
-    """The session, with the environment read once for the API's URL.
-
-    ``requests`` would look up the proxy variables and ``~/.netrc`` on every
-    request (a tenth of the tap's CPU), and a ``.netrc`` entry for the host would
-    replace the bearer token: the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``,
-    ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``)
-    are settled now, as ``requests`` itself would settle them, and nothing more
-    is read from the environment.
-    """
-    session.trust_env = True
-    environment = session.merge_environment_settings(url, {}, None, None, None)
-    session.proxies.update(environment["proxies"])
-    session.verify = environment["verify"]
-    session.trust_env = False
-    # Connections that a deadline on the whole response can cut, and room for
-    # every worker's, so that none is re-opened.
-    adapter = DeadlineAdapter(pool_maxsize=16)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

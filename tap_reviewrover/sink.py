@@ -26,6 +26,7 @@ if t.TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
+    from singer_sdk import metrics
     from singer_sdk.streams import Stream
 
 
@@ -62,6 +63,7 @@ class RecordSink:
 
     Attributes:
         written: Records written so far.
+        counter: The SDK's record counter of the sync, once it has one.
     """
 
     def __init__(self, stream: Stream) -> None:
@@ -71,6 +73,7 @@ class RecordSink:
             stream: The stream whose records these are.
         """
         self.written = 0
+        self.counter: metrics.Counter | None = None
         self._stream = stream
         self._lines = RecordLines(stream.name)
 
@@ -95,6 +98,8 @@ class RecordSink:
         )
         sdk_compat.write_message(self._stream, EncodedRecords(block, len(records)))
         self.written += len(records)
+        if self.counter is not None:
+            self.counter.increment(len(records))
 
     def write_out(self) -> None:
         """Have the writer write out every block it holds (before a long wait)."""

@@ -130,3 +130,85 @@ def copy_record(version: int, copied: int) -> dict[str, int]:
         The entry for :data:`STATE_KEY`.
     """
     return {"version": version, "records": copied}
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """The version rules of one sync, from its settings (see the module doc).
+
+    Attributes:
+        version: The version every record carries; None when versions are off
+            (the setting, or batch mode, where a BATCH message may follow the
+            last record and ACTIVATE_VERSION must not come before it).
+        full_table: Whether the sync is a FULL_TABLE copy.
+        problem: Why the sync may not run, if it may not.
+        warning: What the user should know, if anything.
+    """
+
+    version: int | None
+    full_table: bool
+    problem: str | None = None
+    warning: str | None = None
+
+    @classmethod
+    def for_sync(
+        cls,
+        settings: Mapping[str, t.Any],
+        *,
+        full_table: bool,
+        batch: bool,
+        partitions: int,
+        started_at: int,
+    ) -> VersionRules:
+        """The rules of a sync.
+
+        Args:
+            settings: The tap's settings.
+            full_table: Whether it is a FULL_TABLE copy.
+            batch: Whether it writes BATCH messages.
+            partitions: How many campaigns ``campaign_ids`` lists (0: all).
+            started_at: Its version: its start, in seconds.
+
+        Returns:
+            The rules.
+        """
+        on = bool(settings.get("emit_activate_version_messages", True))
+        problem = subset_problem(
+            full_table=full_table, versions_on=on, partitions=partitions
+        )
+        if on and batch:
+            warning = (
+                "ACTIVATE_VERSION is not sent in batch mode: rows deleted in "
+                "ReviewRover stay in the target."
+            )
+            return cls(None, full_table, problem, warning if full_table else None)
+        # Every record carries it, incremental ones too: a target retires rows
+        # older than an activated version, and some (Snowflake) never retire a
+        # row that has no version at all.
+        return cls(started_at if on else None, full_table, problem)
+
+    def after_copy(
+        self, state: dict[str, t.Any], copied: int, settings: Mapping[str, t.Any]
+    ) -> Activation:
+        """Decide ACTIVATE_VERSION after a whole copy, and remember the copy.
+
+        Args:
+            state: The stream's state (the SDK's writable dict).
+            copied: Distinct records in the copy.
+            settings: The tap's settings.
+
+        Returns:
+            The decision (the state keeps the copy when it is activated).
+        """
+        if self.version is None or not self.full_table:
+            return Activation(None)
+        decision = activation(
+            version=self.version,
+            copied=copied,
+            last_copy=state.get(STATE_KEY),
+            max_shrink=float(settings["full_table_max_shrink"]),
+            grace_seconds=int(float(settings["activate_version_grace_hours"]) * 3600),
+        )
+        if decision.version is not None:
+            state[STATE_KEY] = copy_record(self.version, copied)
+        return decision

@@ -18,7 +18,7 @@ if t.TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterator
 
-    from tap_reviewrover.requester import FetchedPage, PageKey
+    from tap_reviewrover.pages import FetchedPage, PageKey
 
 #: Reads one page of the partition: ``fetch(key, cancelled)``.
 Fetch = t.Callable[["PageKey", "threading.Event"], "FetchedPage"]
@@ -94,3 +94,46 @@ class Walker(abc.ABC):
         Args:
             notice: What to run.
         """
+
+
+@dataclass
+class Tally:
+    """What the walks of one sync did, added up, for its summary line.
+
+    Attributes:
+        pages: Answers taken, re-reads included.
+        drift_rereads: Pages read again because the list changed meanwhile.
+        inconsistent_rereads: Pages read again because an answer did not add up.
+    """
+
+    pages: int = 0
+    drift_rereads: int = 0
+    inconsistent_rereads: int = 0
+
+    def add(self, result: WalkResult) -> None:
+        """Add a finished (or failed) walk.
+
+        Args:
+            result: What it did.
+        """
+        self.pages += result.pages
+        self.drift_rereads += result.drift_rereads
+        self.inconsistent_rereads += result.inconsistent_rereads
+
+    def summary(self, stream: str, records: int, retries: int, seconds: float) -> str:
+        """The sync's summary line.
+
+        Args:
+            stream: The stream's name.
+            records: Records emitted.
+            retries: Requests retried.
+            seconds: How long the sync took.
+
+        Returns:
+            The line.
+        """
+        return (
+            f"Sync of '{stream}' done: {records} records emitted, {self.pages} pages "
+            f"read, {retries} retries, {self.drift_rereads} drift re-reads, "
+            f"{self.inconsistent_rereads} inconsistent pages re-read, {seconds:.2f} s."
+        )

@@ -27,7 +27,7 @@ if t.TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterator, Mapping
 
-    from tap_reviewrover.requester import FetchedPage, PageKey
+    from tap_reviewrover.pages import FetchedPage, PageKey
     from tap_reviewrover.walkers.base import Fetch
 
 

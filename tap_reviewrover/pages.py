@@ -1,0 +1,93 @@
+"""What the requester and the walks pass between them: page keys and answers."""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+if t.TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Mapping
+
+    import requests
+
+    from tap_reviewrover.records import Pagination
+
+#: A page to read: its number and the page size asked for.
+PageKey = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """One page as the API answered it, decoded and checked against the schema.
+
+    Attributes:
+        number: The page asked for.
+        limit: The page size asked for.
+        records: The records (typed), in API order.
+        pagination: The ``pagination`` object.
+        unknown_fields: Fields beyond the schema first seen on this page.
+        api_clock: The response's ``Date``, if it had one.
+        received_at: This host's clock when the answer arrived.
+        seconds: How long the answer took, from the request to its last byte.
+    """
+
+    number: int
+    limit: int
+    records: list[t.Any]
+    pagination: Pagination
+    unknown_fields: set[str]
+    api_clock: dt.datetime | None
+    received_at: dt.datetime
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings the requester follows.
+
+    Attributes:
+        timeout: Seconds a whole answer may take.
+        max_retries: Retries of a failed request before the sync stops.
+        max_response_bytes: The largest decompressed body accepted.
+        max_rate: Requests a second never exceeded, if set.
+    """
+
+    timeout: float
+    max_retries: int
+    max_response_bytes: int
+    max_rate: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
+        """The requester's settings from the tap's.
+
+        Args:
+            config: The tap's settings.
+
+        Returns:
+            The settings.
+        """
+        return cls(
+            timeout=float(config["request_timeout"]),
+            max_retries=int(config["max_retries"]),
+            max_response_bytes=int(config["max_response_megabytes"] * 2**20),
+            max_rate=config.get("max_requests_per_second"),
+        )
+
+
+@dataclass(frozen=True)
+class PartitionRequests:
+    """How the pages of one partition are asked for.
+
+    Attributes:
+        template: The prepared request (method, headers, auth) each page copies.
+        url: The list's URL.
+        params: The page's query parameters, from its key (a pure function).
+        context: The partition, for the request metric.
+    """
+
+    template: requests.PreparedRequest
+    url: str
+    params: Callable[[PageKey], Mapping[str, t.Any]]
+    context: Mapping[str, t.Any] | None = None
