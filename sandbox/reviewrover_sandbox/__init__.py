@@ -9,25 +9,15 @@ Start one with `python -m reviewrover_sandbox`, or in a test::
         ...  # run the tap with api_url=sandbox.url, auth_token=sandbox.token
 """
 
-from reviewrover_sandbox.faults import (
-    Fault,
-    FaultKind,
-    FaultPlan,
-    LimitCapMode,
-    ListName,
-    PageWindow,
-)
+from reviewrover_sandbox.faults import Fault, FaultKind
+from reviewrover_sandbox.plan import FaultPlan, LimitCapMode, ListName, PageWindow
 from reviewrover_sandbox.ratelimit import TokenBucket, TokenDecision
-from reviewrover_sandbox.records import (
-    SEED_TIME,
-    Clock,
-    Page,
-    RecordStore,
-    format_timestamp,
-)
+from reviewrover_sandbox.records import Page, RecordStore
 from reviewrover_sandbox.reviews import ReviewStore
+from reviewrover_sandbox.seeding import SEED_TIME
 from reviewrover_sandbox.server import DEFAULT_TOKEN, RequestRecord, SandboxServer
 from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
+from reviewrover_sandbox.timestamps import Clock, format_timestamp
 
 __all__ = [
     "DEFAULT_TOKEN",

@@ -16,53 +16,20 @@ import json
 import os
 import tempfile
 import threading
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from reviewrover_sandbox.timestamps import Clock, format_timestamp, timestamp_text
+
 if TYPE_CHECKING:
-    import random
     from collections.abc import Mapping
 
     from typing_extensions import Self
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-SEED_FIRST_CREATED = datetime(2024, 1, 1, tzinfo=timezone.utc)
-SEED_LAST_CREATED = datetime(2025, 6, 30, 23, 59, 59, tzinfo=timezone.utc)
-SEED_TIME = datetime(2025, 7, 1, tzinfo=timezone.utc)
-"""Seeded data looks as if it was captured at this instant: nothing is later."""
-
-_ALPHANUMERICS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_ID_SUFFIX_LENGTH = 17
-_EPOCH = date(1970, 1, 1)
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 Filters = tuple[tuple[str, object], ...]
 """A listing's filters as (field, wanted value) pairs, sorted; empty: none."""
-
-
-class Clock:
-    """The API server's clock: real UTC time shifted by a settable offset.
-
-    Tests set `offset_seconds` (at any time) to simulate an API clock that is
-    ahead of (positive) or behind (negative) the tap's host.
-    """
-
-    def __init__(self, offset_seconds: float = 0.0) -> None:
-        """Create a clock.
-
-        Args:
-            offset_seconds: Seconds added to the real UTC time.
-        """
-        self.offset_seconds = offset_seconds
-
-    def now(self) -> datetime:
-        """Return the current API time.
-
-        Returns:
-            An aware UTC datetime.
-        """
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset_seconds)
 
 
 class Page(NamedTuple):
@@ -72,83 +39,6 @@ class Page(NamedTuple):
     """The page's records as a JSON array, ready to embed in a response."""
     total: int
     """How many records match the listing's filters, over all pages."""
-
-
-def format_timestamp(moment: datetime) -> str:
-    """Render a datetime the way the API does: UTC, whole seconds, `Z` suffix.
-
-    Args:
-        moment: An aware datetime.
-
-    Returns:
-        A string like `2025-02-17T02:00:34Z`.
-    """
-    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
-
-
-def timestamp_text(value: datetime | str) -> str:
-    """Return an API timestamp: datetimes are formatted, strings kept as given.
-
-    Args:
-        value: An aware datetime or an API-formatted string.
-    """
-    return format_timestamp(value) if isinstance(value, datetime) else value
-
-
-def random_ids(rng: random.Random, prefix: str, count: int) -> list[str]:
-    """Return `count` ids like `camp_Kd93lftgZXGRbxqoj`, from one random draw.
-
-    Args:
-        rng: The source of randomness.
-        prefix: What each id starts with, e.g. `camp_`.
-        count: How many ids.
-    """
-    alphabet = (_ALPHANUMERICS * 5)[:256].encode()  # byte -> character, cheaply
-    table = bytes.maketrans(bytes(range(256)), alphabet)
-    text = rng.randbytes(count * _ID_SUFFIX_LENGTH).translate(table).decode()
-    return [
-        prefix + text[start : start + _ID_SUFFIX_LENGTH]
-        for start in range(0, len(text), _ID_SUFFIX_LENGTH)
-    ]
-
-
-def seed_creation_seconds(count: int, rng: random.Random) -> list[int]:
-    """Draw `count` sorted epoch seconds between the first and last seed creation.
-
-    Args:
-        count: How many.
-        rng: The source of randomness.
-    """
-    first = int(SEED_FIRST_CREATED.timestamp())
-    span = int(SEED_LAST_CREATED.timestamp()) - first + 1
-    draw = rng.random
-    return sorted(first + int(draw() * span) for _ in range(count))
-
-
-class TimestampFormatter:
-    """Formats epoch seconds quickly, caching the text of each day and second."""
-
-    def __init__(self) -> None:
-        """Create a formatter with empty caches."""
-        self._days: dict[int, str] = {}
-        self._times: dict[int, str] = {}
-
-    def __call__(self, epoch_seconds: int) -> str:
-        """Return the API timestamp of `epoch_seconds`.
-
-        Args:
-            epoch_seconds: Seconds since 1970-01-01 UTC.
-        """
-        day, second = divmod(epoch_seconds, 86_400)
-        date_text = self._days.get(day)
-        if date_text is None:
-            date_text = self._days[day] = (_EPOCH + timedelta(days=day)).isoformat()
-        time_text = self._times.get(second)
-        if time_text is None:
-            hours, minutes = divmod(second // 60, 60)
-            time_text = f"T{hours:02d}:{minutes:02d}:{second % 60:02d}Z"
-            self._times[second] = time_text
-        return date_text + time_text
 
 
 def _render(record: dict[str, Any]) -> bytes:

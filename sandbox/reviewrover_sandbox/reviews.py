@@ -11,14 +11,12 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from reviewrover_sandbox.records import (
-    SEED_TIME,
+from reviewrover_sandbox.records import RecordStore
+from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
+from reviewrover_sandbox.timestamps import (
     Clock,
-    RecordStore,
     TimestampFormatter,
     format_timestamp,
-    random_ids,
-    seed_creation_seconds,
     timestamp_text,
 )
 

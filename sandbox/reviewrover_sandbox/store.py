@@ -11,15 +11,12 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from reviewrover_sandbox.records import (
-    SEED_TIME,
+from reviewrover_sandbox.records import Page, RecordStore
+from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
+from reviewrover_sandbox.timestamps import (
     Clock,
-    Page,
-    RecordStore,
     TimestampFormatter,
     format_timestamp,
-    random_ids,
-    seed_creation_seconds,
     timestamp_text,
 )
 
