@@ -15,7 +15,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import requests
@@ -1759,3 +1759,100 @@ def test_command_limits_the_rate_when_asked() -> None:
     assert [r.status_code for r in responses] == [200, 429]
     assert responses[1].headers["RateLimit-Limit"] == "1"
     assert responses[1].headers["Retry-After"] == "1000"
+
+
+# Clocks: the data clock, the Date clock, late-visible changes
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def standing_clock(offset_seconds: float = 0.0) -> Clock:
+    """A clock that stands at START and moves only when its offset does."""
+    return Clock(offset_seconds, source=lambda: START)
+
+
+def date_of(response: requests.Response) -> datetime:
+    """The time in a response's Date header."""
+    return parsedate_to_datetime(response.headers["Date"])
+
+
+def enroll(
+    session: requests.Session, sandbox: SandboxServer, contact_id: str
+) -> dict[str, Any]:
+    """Create an enrollment over HTTP; return the created record."""
+    response = session.post(
+        f"{sandbox.url}/v1/enrollments",
+        data={"campaign_id": "camp_A", "contact_id": contact_id},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 201
+    return cast("dict[str, Any]", response.json())
+
+
+def test_a_clock_with_a_source_moves_only_when_its_offset_does(
+    session: requests.Session,
+) -> None:
+    """A standing clock stamps records and the Date header with its own time."""
+    with SandboxServer(EnrollmentStore(standing_clock()), token=TOKEN) as sandbox:
+        first = list_enrollments(session, sandbox)
+        created = enroll(session, sandbox, "cont_A")
+        sandbox.clock.offset_seconds += 61
+        later = list_enrollments(session, sandbox)
+
+    assert date_of(first) == START
+    assert created["created_at"] == created["updated_at"] == "2026-03-01T12:00:00Z"
+    assert date_of(later) == START + timedelta(seconds=61)
+
+
+def test_the_date_clock_can_be_set_apart_from_the_data_clock(
+    session: requests.Session,
+) -> None:
+    """Date runs 90 s ahead of the data, then agrees; a fast API clock moves both."""
+    with SandboxServer(EnrollmentStore(standing_clock()), token=TOKEN) as sandbox:
+        sandbox.date_clock = standing_clock(90)
+        ahead = list_enrollments(session, sandbox)
+        stamped_meanwhile = enroll(session, sandbox, "cont_A")
+        sandbox.date_clock.offset_seconds = 0
+        agreeing = list_enrollments(session, sandbox)
+        sandbox.date_clock = None  # the Date header follows the data clock again
+        sandbox.clock.offset_seconds = 120  # the whole API 120 s fast, one run
+        fast = list_enrollments(session, sandbox)
+        stamped_fast = enroll(session, sandbox, "cont_B")
+        sandbox.clock.offset_seconds = 0  # corrected
+        corrected = list_enrollments(session, sandbox)
+
+    assert date_of(ahead) == START + timedelta(seconds=90)
+    assert stamped_meanwhile["updated_at"] == "2026-03-01T12:00:00Z"
+    assert date_of(agreeing) == START
+    assert date_of(fast) == START + timedelta(seconds=120)
+    assert stamped_fast["updated_at"] == "2026-03-01T12:02:00Z"
+    assert date_of(corrected) == START
+
+
+def test_a_late_update_shows_only_once_its_lag_has_passed(
+    session: requests.Session,
+) -> None:
+    """An update stamped now is listed (and retrieved) as before until the lag ends."""
+    store = EnrollmentStore.seeded(30, clock=standing_clock())
+    target = store.all_records()[12]
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        promised = store.update_late(
+            target["id"], 120, completed=not target["completed"]
+        )
+        hidden = all_pages(session, sandbox, limit=100)
+        retrieved = session.get(
+            f"{sandbox.url}/v1/enrollments/{target['id']}", timeout=TIMEOUT
+        )
+        sandbox.clock.offset_seconds = 119
+        still_hidden = all_pages(session, sandbox, limit=100)
+        sandbox.clock.offset_seconds = 120
+        shown = all_pages(session, sandbox, limit=100)
+
+    assert promised["updated_at"] == "2026-03-01T12:00:00Z"
+    assert promised["completed"] is not target["completed"]
+    assert target in hidden
+    assert retrieved.json() == target
+    assert target in still_hidden
+    assert promised in shown
+    assert target not in shown
+    assert store.late_changes == 0

@@ -7,6 +7,10 @@ O(1). Each record's JSON is rendered the first time it is served and cached
 until the record changes, so a page is a join of cached bytes. Subclasses name
 their fields (`EnrollmentStore`, `ReviewStore`) and add what is particular to
 them: seeding, creation rules, filters.
+
+Opt-in misbehaviour of the data itself: `update_late` makes a change that reads
+see only after a lag (replica lag, a long transaction), and `window` can order
+records that share a creation second at random, afresh on every call (`ties.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import tempfile
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -82,6 +87,8 @@ class RecordStore:
         self._filtered: dict[Filters, list[dict[str, Any]]] = {}
         self._max_id = 0
         self._version = 0
+        # Changes made but not yet visible: (visible from, id, changes), in order.
+        self._late: list[tuple[datetime, int, dict[str, Any]]] = []
 
     @classmethod
     def from_records(
@@ -165,6 +172,7 @@ class RecordStore:
             `{"list": NAME, "next_id": ..., "records": [...]}`.
         """
         with self._lock:
+            self._reveal_due_locked()
             records = [dict(record) for record in self._records]
             next_id = self._max_id + 1
         document = {"list": self.NAME, "next_id": next_id, "records": records}
@@ -211,6 +219,7 @@ class RecordStore:
             record_id: The record's id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id.get(record_id)
             return dict(record) if record else None
 
@@ -221,17 +230,20 @@ class RecordStore:
             record_id: The record's id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id.get(record_id)
             return self._body_locked(record) if record else None
 
     def all_records(self) -> list[dict[str, Any]]:
         """Return copies of all records, in API order (newest created first)."""
         with self._lock:
+            self._reveal_due_locked()
             return [dict(record) for record in reversed(self._records)]
 
     def ids_in_api_order(self) -> list[int]:
         """Return all ids, in API order (newest created first)."""
         with self._lock:
+            self._reveal_due_locked()
             return [record["id"] for record in reversed(self._records)]
 
     def page(self, *, page: int, limit: int) -> Page:
@@ -275,6 +287,7 @@ class RecordStore:
             )
         )
         with self._lock:
+            self._reveal_due_locked()
             records = self._matching_locked(wanted)
             end = len(records) - offset
             selected = records[max(end - size, 0) : end] if end > 0 else []
@@ -298,21 +311,52 @@ class RecordStore:
             KeyError: There is no record with this id.
             ValueError: A field is not a documented, changeable one.
         """
-        unknown = set(fields) - set(self.FIELDS[1:])
-        if unknown:
-            msg = f"Unknown or read-only fields: {sorted(unknown)}"
-            raise ValueError(msg)
-        changes = {
-            name: timestamp_text(value) if name in self.TIMESTAMP_FIELDS else value
-            for name, value in fields.items()
-        }
-        changes.setdefault(self.UPDATED_FIELD, format_timestamp(self.clock.now()))
+        changes = self._changes(fields)
         with self._lock:
-            old = self._by_id[record_id]
-            self._remove_locked(old)
-            record = {**old, **changes}
-            self._insert_locked(record)
-            return dict(record)
+            self._reveal_due_locked()
+            return dict(self._apply_locked(self._by_id[record_id], changes))
+
+    def update_late(
+        self,
+        record_id: int,
+        lag_seconds: float,
+        **fields: Any,  # noqa: ANN401 - field values have mixed types
+    ) -> dict[str, Any]:
+        """Change a record as `update` does, but let reads see it only after a lag.
+
+        The change is stamped now (clock now, or an explicit last-change
+        timestamp), yet every read (lists, retrieve, `all_records`...) shows
+        the record as it was until the clock reaches now plus `lag_seconds`:
+        a read replica that lags, or a transaction that commits late. Late
+        changes become visible in the order they were made; a record deleted
+        meanwhile drops its pending change.
+
+        Args:
+            record_id: The record's id.
+            lag_seconds: How long, in clock time, the change stays unseen.
+            **fields: Fields other than `id`, e.g. `completed=True`.
+
+        Returns:
+            A copy of the record as it will read once the change shows.
+
+        Raises:
+            KeyError: There is no record with this id.
+            ValueError: A field is not a documented, changeable one.
+        """
+        changes = self._changes(fields)
+        visible_from = self.clock.now() + timedelta(seconds=lag_seconds)
+        with self._lock:
+            self._reveal_due_locked()
+            record = {**self._by_id[record_id], **changes}
+            self._late.append((visible_from, record_id, changes))
+            return record
+
+    @property
+    def late_changes(self) -> int:
+        """How many changes made with `update_late` no read has seen yet."""
+        with self._lock:
+            self._reveal_due_locked()
+            return len(self._late)
 
     def delete(self, record_id: int) -> dict[str, Any]:
         """Remove a record (O(N) unless it is among the newest).
@@ -327,9 +371,43 @@ class RecordStore:
             KeyError: There is no record with this id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id[record_id]
             self._remove_locked(record)
             return record
+
+    def _changes(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise an update's fields; stamp it clock now by default."""
+        unknown = set(fields) - set(self.FIELDS[1:])
+        if unknown:
+            msg = f"Unknown or read-only fields: {sorted(unknown)}"
+            raise ValueError(msg)
+        changes = {
+            name: timestamp_text(value) if name in self.TIMESTAMP_FIELDS else value
+            for name, value in fields.items()
+        }
+        changes.setdefault(self.UPDATED_FIELD, format_timestamp(self.clock.now()))
+        return changes
+
+    def _apply_locked(
+        self, old: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._remove_locked(old)
+        record = {**old, **changes}
+        self._insert_locked(record)
+        return record
+
+    def _reveal_due_locked(self) -> None:
+        """Apply the late changes whose time has come (see `update_late`)."""
+        if not self._late:
+            return
+        now = self.clock.now()
+        due = [late for late in self._late if late[0] <= now]
+        self._late = [late for late in self._late if late[0] > now]
+        for _, record_id, changes in due:
+            old = self._by_id.get(record_id)
+            if old is not None:  # else deleted meanwhile
+                self._apply_locked(old, changes)
 
     def _sort_key(self, record: dict[str, Any]) -> tuple[str, int]:
         return record[self.CREATED_FIELD], record["id"]

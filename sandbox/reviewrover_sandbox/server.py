@@ -100,6 +100,7 @@ class SandboxServer:
         self.token = token
         self.verbose = verbose
         self.hook_errors: list[BaseException] = []
+        self._date_clock: Clock | None = None
         self._host = host
         self._port = port
         self._httpd: SandboxHttpServer | None = None
@@ -112,8 +113,29 @@ class SandboxServer:
 
     @property
     def clock(self) -> Clock:
-        """The API clock (the store's): set `clock.offset_seconds` to skew it."""
+        """The API clock (the store's): set `clock.offset_seconds` to skew it.
+
+        It stamps new and changed records (`created_at`, `updated_at`) and,
+        unless `date_clock` is set apart, the `Date` header too.
+        """
         return self.store.clock
+
+    @property
+    def date_clock(self) -> Clock:
+        """The clock of the `Date` header (and of epoch rate-limit resets).
+
+        The data clock (`clock`) unless a test assigns a clock of its own, as
+        when the API's front end and its database disagree::
+
+            sandbox.date_clock = Clock(90)  # Date 90 s ahead of the data
+
+        Assign None to share the data clock again.
+        """
+        return self._date_clock if self._date_clock is not None else self.clock
+
+    @date_clock.setter
+    def date_clock(self, clock: Clock | None) -> None:
+        self._date_clock = clock
 
     def list_store(self, name: ListName) -> RecordStore:
         """Return the store behind a list.

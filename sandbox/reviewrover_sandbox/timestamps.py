@@ -8,6 +8,10 @@ second, with a `Z` suffix.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -18,16 +22,29 @@ class Clock:
     """The API server's clock: real UTC time shifted by a settable offset.
 
     Tests set `offset_seconds` (at any time) to simulate an API clock that is
-    ahead of (positive) or behind (negative) the tap's host.
+    ahead of (positive) or behind (negative) the tap's host. A test that must
+    not depend on the wall clock gives a `source` of its own: with a source
+    that stands still, time moves only when the test changes the offset::
+
+        clock = Clock(source=lambda: START)  # stands at START
+        clock.offset_seconds += 61  # now 61 s later
     """
 
-    def __init__(self, offset_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        offset_seconds: float = 0.0,
+        *,
+        source: Callable[[], datetime] | None = None,
+    ) -> None:
         """Create a clock.
 
         Args:
-            offset_seconds: Seconds added to the real UTC time.
+            offset_seconds: Seconds added to the source's time.
+            source: Returns the base time, an aware datetime; the real UTC
+                time by default.
         """
         self.offset_seconds = offset_seconds
+        self.source = source
 
     def now(self) -> datetime:
         """Return the current API time.
@@ -35,7 +52,8 @@ class Clock:
         Returns:
             An aware UTC datetime.
         """
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset_seconds)
+        base = datetime.now(timezone.utc) if self.source is None else self.source()
+        return base + timedelta(seconds=self.offset_seconds)
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -106,12 +106,12 @@ class ResponseHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     def date_header(self, offset_seconds: float = 0.0) -> str:
-        """Return a `Date` header value: the API clock, plus an offset.
+        """Return a `Date` header value: the sandbox's date clock, plus an offset.
 
         Args:
-            offset_seconds: Added to the API clock (a DATE fault's).
+            offset_seconds: Added to the date clock (a DATE fault's).
         """
-        now = self.server.sandbox.clock.now() + timedelta(seconds=offset_seconds)
+        now = self.server.sandbox.date_clock.now() + timedelta(seconds=offset_seconds)
         return format_datetime(now, usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class's name
