@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import re
 import signal
@@ -28,6 +29,7 @@ from reviewrover_sandbox import (
     Fault,
     ReviewStore,
     SandboxServer,
+    TieGroups,
     TokenBucket,
     format_timestamp,
 )
@@ -1856,3 +1858,96 @@ def test_a_late_update_shows_only_once_its_lag_has_passed(
     assert promised in shown
     assert target not in shown
     assert store.late_changes == 0
+
+
+# Ties: records created in the same second
+
+TIE_PAGE = 10
+
+
+def tie_store(count: int = 200, seed: int = 5) -> EnrollmentStore:
+    """Enrollments, a third in tie groups, one group across every edge of 10."""
+    ties = TieGroups(share=0.3, largest=4, page_size=TIE_PAGE)
+    return EnrollmentStore.seeded(count, seed=seed, ties=ties)
+
+
+def test_seeded_tie_groups_straddle_every_page_edge(
+    session: requests.Session,
+) -> None:
+    """Each page's last record shares its second with the next page's first."""
+    with SandboxServer(tie_store(), token=TOKEN) as sandbox:
+        pages = [
+            list_enrollments(session, sandbox, page=page, limit=TIE_PAGE).json()
+            for page in range(1, 21)
+        ]
+
+    created = [[r["created_at"] for r in page["enrollments"]] for page in pages]
+    assert all(len(page) == TIE_PAGE for page in created)
+    assert all(
+        earlier[-1] == later[0] for earlier, later in itertools.pairwise(created)
+    )
+    seconds = Counter(second for page in created for second in page)
+    tied = sum(n for n in seconds.values() if n > 1)
+    assert tied >= 0.3 * 200
+
+
+def test_tie_seeding_is_deterministic_and_changes_only_creation_times() -> None:
+    """The same seed gives the same ties; ids, campaigns, contacts stay as without."""
+    plain = EnrollmentStore.seeded(200, seed=5).all_records()
+    tied = tie_store().all_records()
+
+    assert tie_store().all_records() == tied
+    assert tie_store(seed=6).all_records() != tied
+    assert [
+        (r["id"], r["campaign_id"], r["contact_id"], r["completed"]) for r in tied
+    ] == [(r["id"], r["campaign_id"], r["contact_id"], r["completed"]) for r in plain]
+    assert [r["created_at"] for r in tied] != [r["created_at"] for r in plain]
+
+
+def test_tie_groups_reject_values_out_of_range() -> None:
+    """The share is 0 to 1, groups hold 2 or more, pages 1 or more."""
+    with pytest.raises(ValueError, match="share"):
+        TieGroups(share=1.5)
+    with pytest.raises(ValueError, match="largest"):
+        TieGroups(largest=1)
+    with pytest.raises(ValueError, match="page_size"):
+        TieGroups(page_size=0)
+
+
+def test_reshuffled_ties_come_in_a_new_order_on_every_request(
+    session: requests.Session,
+) -> None:
+    """The same page, asked again, orders its ties anew; nothing else moves."""
+    with SandboxServer(tie_store(count=100), token=TOKEN) as sandbox:
+        stable = list_enrollments(session, sandbox, limit=100).json()["enrollments"]
+        sandbox.faults.tie_shuffle_seed = 1
+        answers = [
+            list_enrollments(session, sandbox, limit=100).json()["enrollments"]
+            for _ in range(4)
+        ]
+
+    orders = {tuple(ids(answer)) for answer in answers}
+    assert len(orders) == 4
+    seconds = Counter(record["created_at"] for record in stable)
+    for answer in answers:
+        assert sorted(ids(answer)) == sorted(ids(stable))
+        assert [r["created_at"] for r in answer] == [r["created_at"] for r in stable]
+        for record, stable_record in zip(answer, stable, strict=True):
+            if seconds[record["created_at"]] == 1:  # not a tie: same place
+                assert record == stable_record
+
+
+def test_reshuffled_ties_at_page_edges_repeat_and_skip_records(
+    session: requests.Session,
+) -> None:
+    """Walking the pages, some record comes twice and another never; clear() ends it."""
+    with SandboxServer(tie_store(), token=TOKEN) as sandbox:
+        sandbox.faults.tie_shuffle_seed = 1
+        walked = ids(all_pages(session, sandbox, limit=TIE_PAGE))
+        sandbox.faults.clear()
+        walked_after_clear = ids(all_pages(session, sandbox, limit=TIE_PAGE))
+
+    assert len(walked) == 200
+    assert max(Counter(walked).values()) > 1
+    assert set(walked) != set(range(1, 201))
+    assert walked_after_clear == list(range(200, 0, -1))

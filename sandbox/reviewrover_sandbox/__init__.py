@@ -17,6 +17,7 @@ from reviewrover_sandbox.reviews import ReviewStore
 from reviewrover_sandbox.seeding import SEED_TIME
 from reviewrover_sandbox.server import DEFAULT_TOKEN, RequestRecord, SandboxServer
 from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
+from reviewrover_sandbox.ties import TieGroups
 from reviewrover_sandbox.timestamps import Clock, format_timestamp
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "RequestRecord",
     "ReviewStore",
     "SandboxServer",
+    "TieGroups",
     "TokenBucket",
     "TokenDecision",
     "format_timestamp",

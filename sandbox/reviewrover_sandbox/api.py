@@ -278,7 +278,10 @@ class ApiHandler(ResponseHandler):
         sandbox = self.server.sandbox
         served = sandbox.faults.window(served_page, limit)
         result = sandbox.list_store(name).window(
-            offset=served.offset, size=served.size, filters=filters
+            offset=served.offset,
+            size=served.size,
+            filters=filters,
+            tie_order=sandbox.faults.tie_order(),
         )
         pagination = {
             "page": page,

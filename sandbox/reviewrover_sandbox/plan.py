@@ -8,6 +8,7 @@ A test queues faults (see `faults.py`) before or while a sync runs::
     sandbox.faults.add(Fault.short(3), page=2, path="reviews")
     sandbox.faults.latency_seconds = 0.05  # every request, until reset
     sandbox.faults.limit_cap = 50  # pages of at most 50 records, until reset
+    sandbox.faults.tie_shuffle_seed = 7  # ties in a new order on every request
 
 Each queued fault answers the next `times` list requests whose `page` matches
 (any page when `page` is None) on its list (any list when `path` is None), then
@@ -19,6 +20,7 @@ interrupts a persistent lie for its requests.
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
@@ -95,6 +97,8 @@ class FaultPlan:
     def __init__(self) -> None:
         """Create an empty plan."""
         self.latency_seconds = 0.0
+        self._tie_shuffle_seed: int | None = None
+        self._tie_orders_drawn = 0
         self._limit_cap: int | None = None
         self._limit_cap_mode: LimitCapMode = "declared"
         self._lock = threading.Lock()
@@ -130,6 +134,38 @@ class FaultPlan:
             msg = f"limit_cap_mode must be one of {LIMIT_CAP_MODES}"
             raise ValueError(msg)
         self._limit_cap_mode = mode
+
+    @property
+    def tie_shuffle_seed(self) -> int | None:
+        """Order ties at random, afresh on every list request; None (default): don't.
+
+        With a seed, records created in the same second come in a new random
+        order on each list request, as from an API that sorts on creation time
+        alone and pages with an offset: a tie group across a page edge can show
+        a record on both pages and another on neither. The orders follow from
+        the seed and the number of list requests since it was set.
+        """
+        return self._tie_shuffle_seed
+
+    @tie_shuffle_seed.setter
+    def tie_shuffle_seed(self, seed: int | None) -> None:
+        with self._lock:
+            self._tie_shuffle_seed = seed
+            self._tie_orders_drawn = 0
+
+    def tie_order(self) -> random.Random | None:
+        """Draw the order of ties for one list request (the server calls this).
+
+        Returns:
+            A generator seeded from `tie_shuffle_seed` and the request's
+            number, or None when ties keep their order.
+        """
+        with self._lock:
+            if self._tie_shuffle_seed is None:
+                return None
+            self._tie_orders_drawn += 1
+            seed = f"{self._tie_shuffle_seed}:{self._tie_orders_drawn}"
+        return random.Random(seed)  # noqa: S311 - test data, not security
 
     def window(self, page: int, limit: int) -> PageWindow:
         """Decide a page's records under the current cap.
@@ -206,9 +242,10 @@ class FaultPlan:
             return sum(s.remaining for s in self._queue if s.remaining is not None)
 
     def clear(self) -> None:
-        """Drop all queued faults; reset the latency to 0 and remove the cap."""
+        """Drop all queued faults; reset the latency and every quirk to the default."""
         with self._lock:
             self._queue.clear()
             self.latency_seconds = 0.0
+            self._tie_shuffle_seed = None
             self._limit_cap = None
             self._limit_cap_mode = "declared"

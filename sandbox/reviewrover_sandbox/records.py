@@ -24,9 +24,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from reviewrover_sandbox.ties import newest_first
 from reviewrover_sandbox.timestamps import Clock, format_timestamp, timestamp_text
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Mapping
 
     from typing_extensions import Self
@@ -264,6 +266,7 @@ class RecordStore:
         offset: int,
         size: int,
         filters: Mapping[str, object] | None = None,
+        tie_order: random.Random | None = None,
     ) -> Page:
         """Return `size` records of the listing, after skipping `offset` of them.
 
@@ -275,6 +278,9 @@ class RecordStore:
             size: How many records, at most.
             filters: Only records whose fields equal these values; a None
                 value means no filter on that field.
+            tie_order: Orders records created in the same second at random,
+                afresh for this call (see `ties.newest_first`); None: newest
+                id first.
 
         Returns:
             The records as a JSON array and the total number of matches.
@@ -289,9 +295,14 @@ class RecordStore:
         with self._lock:
             self._reveal_due_locked()
             records = self._matching_locked(wanted)
-            end = len(records) - offset
-            selected = records[max(end - size, 0) : end] if end > 0 else []
-            bodies = [self._body_locked(record) for record in reversed(selected)]
+            selected = newest_first(
+                records,
+                offset=offset,
+                size=size,
+                created_field=self.CREATED_FIELD,
+                tie_order=tie_order,
+            )
+            bodies = [self._body_locked(record) for record in selected]
             return Page(b"[" + b",".join(bodies) + b"]", len(records))
 
     def update(self, record_id: int, **fields: Any) -> dict[str, Any]:  # noqa: ANN401 - field values have mixed types

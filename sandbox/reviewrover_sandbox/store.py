@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reviewrover_sandbox.records import Page, RecordStore
 from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
@@ -19,6 +19,9 @@ from reviewrover_sandbox.timestamps import (
     format_timestamp,
     timestamp_text,
 )
+
+if TYPE_CHECKING:
+    from reviewrover_sandbox.ties import TieGroups
 
 FIELDS = (
     "id",
@@ -57,7 +60,10 @@ class AlreadyEnrolled(Exception):  # noqa: N818 - the name is the API's error ca
 
 
 def _seed_records(
-    count: int, rng: random.Random, campaigns: int
+    count: int,
+    rng: random.Random,
+    campaigns: int,
+    ties: tuple[TieGroups, random.Random] | None,
 ) -> list[dict[str, Any]]:
     """Generate `count` records with ids 1..count in creation order."""
     campaign_ids = random_ids(rng, "camp_", max(campaigns, 1))
@@ -66,6 +72,9 @@ def _seed_records(
     seed_time = int(SEED_TIME.timestamp())
     draw = rng.random
     creations = seed_creation_seconds(count, rng)
+    if ties is not None:  # drawn apart, so that the other fields stay the same
+        groups, tie_rng = ties
+        creations = groups.group(creations, tie_rng)
     formatter = TimestampFormatter()
     records: list[dict[str, Any]] = []
     created = creations[0] if creations else 0
@@ -111,26 +120,34 @@ class EnrollmentStore(RecordStore):
         seed: int = 1,
         campaigns: int = 8,
         clock: Clock | None = None,
+        ties: TieGroups | None = None,
     ) -> EnrollmentStore:
         """Create a store with deterministic records.
 
-        The same `count` and `seed` always give identical records, whatever the
-        wall time: creation times spread over 2024-01-01..2025-06-30 (increasing
-        with id, with occasional ties) and updates come up to 200 days later,
-        never after `SEED_TIME`.
+        The same `count`, `seed` and `ties` always give identical records,
+        whatever the wall time: creation times spread over 2024-01-01..2025-06-30
+        (increasing with id, with occasional ties) and updates come up to 200
+        days later, never after `SEED_TIME`.
 
         Args:
             count: How many records, with ids 1..count.
             seed: Seed of the random generator.
             campaigns: How many distinct campaign ids to spread records over.
             clock: The API clock; real time by default.
+            ties: Many more records sharing a creation second, some across
+                page edges (see `TieGroups`); None: about 2 % of records tie
+                with the one before. Only creation times change with it.
 
         Returns:
             The filled store.
         """
         store = cls(clock)
         rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
-        store._records = _seed_records(count, rng, campaigns)
+        tie_plan = None
+        if ties is not None:
+            tie_rng = random.Random(f"ties:{seed}")  # noqa: S311 - test data
+            tie_plan = (ties, tie_rng)
+        store._records = _seed_records(count, rng, campaigns, tie_plan)
         store._by_id = {record["id"]: record for record in store._records}
         store._max_id = count
         return store
