@@ -16,7 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 import requests
@@ -1773,6 +1773,11 @@ def standing_clock(offset_seconds: float = 0.0) -> Clock:
     return Clock(offset_seconds, source=lambda: START)
 
 
+def standing_store(count: int = 30) -> EnrollmentStore:
+    """Seeded enrollments on a standing clock."""
+    return EnrollmentStore.seeded(count, clock=standing_clock())
+
+
 def date_of(response: requests.Response) -> datetime:
     """The time in a response's Date header."""
     return parsedate_to_datetime(response.headers["Date"])
@@ -1951,3 +1956,67 @@ def test_reshuffled_ties_at_page_edges_repeat_and_skip_records(
     assert max(Counter(walked).values()) > 1
     assert set(walked) != set(range(1, 201))
     assert walked_after_clear == list(range(200, 0, -1))
+
+
+# Rate-limit headers on normal answers
+
+RESET_AT = int(START.timestamp()) + 3600
+
+
+@pytest.mark.parametrize(
+    ("x_reset", "x_value"),
+    [
+        ("delay", "3600"),
+        ("epoch", str(RESET_AT)),
+        ("epoch_ms", str(RESET_AT * 1000)),
+    ],
+)
+def test_rate_limit_header_fault_tells_the_reset_in_each_form(
+    session: requests.Session,
+    x_reset: Literal["delay", "epoch", "epoch_ms"],
+    x_value: str,
+) -> None:
+    """Every answer says 0 left; X-RateLimit-Reset as a delay, epoch s or ms."""
+    with SandboxServer(standing_store(), token=TOKEN) as sandbox:
+        normal = all_pages(session, sandbox, limit=10)
+        fault = Fault.rate_limit_headers(0, 3600, x_reset=x_reset)
+        sandbox.faults.add(fault, times=None)
+        answers = [
+            list_enrollments(session, sandbox, page=page, limit=10)
+            for page in (1, 2, 3)
+        ]
+
+    assert [r.json()["enrollments"] for r in answers] == [
+        normal[0:10],
+        normal[10:20],
+        normal[20:30],
+    ]
+    for answer in answers:
+        assert answer.headers["RateLimit-Remaining"] == "0"
+        assert answer.headers["RateLimit-Reset"] == "3600"
+        assert answer.headers["X-RateLimit-Remaining"] == "0"
+        assert answer.headers["X-RateLimit-Reset"] == x_value
+
+
+def test_rate_limit_headers_on_a_chosen_page_in_one_spelling(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Only page 2 carries them, and only the X- family when asked."""
+    fault = Fault.rate_limit_headers(5, 30, spellings=("X-RateLimit",))
+    sandbox.faults.add(fault, page=2, times=None)
+
+    answers = {p: list_enrollments(session, sandbox, page=p) for p in (1, 2, 3)}
+
+    assert answers[2].headers["X-RateLimit-Remaining"] == "5"
+    assert answers[2].headers["X-RateLimit-Reset"] == "30"
+    assert "RateLimit-Remaining" not in answers[2].headers
+    for page in (1, 3):
+        assert not any("ratelimit" in name.lower() for name in answers[page].headers)
+
+
+def test_rate_limit_header_fault_refuses_unknown_forms() -> None:
+    """Only the three reset forms and the two spellings exist."""
+    with pytest.raises(ValueError, match="x_reset"):
+        Fault.rate_limit_headers(0, 1, x_reset="iso")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="spellings"):
+        Fault.rate_limit_headers(0, 1, spellings=("Rate-Limit",))  # type: ignore[arg-type]

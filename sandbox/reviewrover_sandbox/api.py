@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from reviewrover_sandbox.faults import Fault, FaultKind
+from reviewrover_sandbox.ratelimit import rate_limit_headers
 from reviewrover_sandbox.responses import (
     ApiError,
     Response,
@@ -198,7 +199,9 @@ class ApiHandler(ResponseHandler):
             except ApiError as error:
                 response = error.response()
         if limiter is not None and decision is not None:
-            response.headers.update(limiter.response_headers(decision))
+            # A fault's own rate-limit headers win over the bucket's.
+            bucket = limiter.response_headers(decision)
+            response.headers = {**bucket, **response.headers}
         return response
 
     def _list_behind_limiter(self, name: ListName, query: dict[str, str]) -> Response:
@@ -228,6 +231,19 @@ class ApiHandler(ResponseHandler):
             response = error.response()
         if fault.kind is FaultKind.DATE:
             response.date_offset_seconds = fault.seconds
+        if (
+            fault.kind is FaultKind.RATE_LIMIT_HEADERS
+            and response.status == HTTPStatus.OK
+        ):
+            response.headers.update(
+                rate_limit_headers(
+                    remaining=fault.remaining,
+                    reset_seconds=fault.seconds,
+                    now=sandbox.date_clock.now(),
+                    x_reset=fault.reset_form,
+                    spellings=fault.spellings,
+                )
+            )
         return response
 
     def _list_page(

@@ -18,6 +18,13 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reviewrover_sandbox.ratelimit import (
+    RATE_LIMIT_SPELLINGS,
+    RESET_FORMS,
+    RateLimitSpelling,
+    ResetForm,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -57,6 +64,8 @@ class FaultKind(enum.Enum):
     """Exactly the given status, body and headers."""
     REDIRECT = "redirect"
     """A redirect to the given location."""
+    RATE_LIMIT_HEADERS = "rate_limit_headers"
+    """A normal answer with `RateLimit-*` / `X-RateLimit-*` headers."""
 
 
 _REPLACING_KINDS = frozenset(
@@ -82,7 +91,7 @@ class Fault:
         body: JSON body of a STATUS fault; None for an API-style error.
         headers: Extra response headers of STATUS, ECHO and RAW faults.
         seconds: The delay of SLOW, the pause after each byte of DRIP, the
-            offset of DATE.
+            offset of DATE, the time to the reset of RATE_LIMIT_HEADERS.
         keep: How many records a SHORT fault keeps.
         overrides: Field overrides of a PAGINATION fault; None removes one.
         page_number: The page whose records a SERVE_PAGE fault serves.
@@ -91,6 +100,10 @@ class Fault:
         content_type: The `Content-Type` of a RAW fault.
         location: The `Location` of a REDIRECT fault.
         headers_too: Whether a DRIP fault drips the status line and headers too.
+        remaining: The requests left that RATE_LIMIT_HEADERS announces.
+        reset_form: How RATE_LIMIT_HEADERS writes `X-RateLimit-Reset`.
+        spellings: Which headers RATE_LIMIT_HEADERS sends: "RateLimit",
+            "X-RateLimit" or both.
     """
 
     kind: FaultKind
@@ -106,6 +119,9 @@ class Fault:
     content_type: str = "application/json"
     location: str = ""
     headers_too: bool = False
+    remaining: int = 0
+    reset_form: ResetForm = "delay"
+    spellings: tuple[RateLimitSpelling, ...] = ()
 
     @property
     def replaces_response(self) -> bool:
@@ -349,6 +365,53 @@ class Fault:
             The fault.
         """
         return cls(FaultKind.REDIRECT, code=code, location=location)
+
+    @classmethod
+    def rate_limit_headers(
+        cls,
+        remaining: int,
+        reset_seconds: float,
+        *,
+        x_reset: ResetForm = "delay",
+        spellings: tuple[RateLimitSpelling, ...] = RATE_LIMIT_SPELLINGS,
+    ) -> Fault:
+        """Answer normally, with headers saying how many requests are left.
+
+        `RateLimit-Remaining` and `RateLimit-Reset` (seconds to wait, as the
+        IETF draft has it), and `X-RateLimit-Remaining` and `X-RateLimit-Reset`
+        with the reset as `x_reset` says: "delay" (seconds to wait), "epoch"
+        (Unix seconds) or "epoch_ms" (Unix milliseconds), reckoned on the
+        sandbox's date clock when the answer is sent. For example the hour-long
+        wait on every answer::
+
+            sandbox.faults.add(Fault.rate_limit_headers(0, 3600), times=None)
+
+        Args:
+            remaining: The requests left, e.g. 0.
+            reset_seconds: The time until the limit resets, in seconds.
+            x_reset: The form of `X-RateLimit-Reset`.
+            spellings: The headers to send: ("RateLimit",), ("X-RateLimit",)
+                or both (the default).
+
+        Returns:
+            The fault.
+
+        Raises:
+            ValueError: `x_reset` or a spelling is not one of the known ones.
+        """
+        if x_reset not in RESET_FORMS:
+            msg = f"x_reset must be one of {RESET_FORMS}"
+            raise ValueError(msg)
+        if not set(spellings) <= set(RATE_LIMIT_SPELLINGS):
+            msg = f"spellings must be some of {RATE_LIMIT_SPELLINGS}"
+            raise ValueError(msg)
+        return cls(
+            FaultKind.RATE_LIMIT_HEADERS,
+            seconds=reset_seconds,
+            remaining=remaining,
+            reset_form=x_reset,
+            spellings=tuple(spellings),
+        )
 
     def alter_listing(
         self, items_json: bytes, pagination: dict[str, Any]
