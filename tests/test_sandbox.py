@@ -2020,3 +2020,51 @@ def test_rate_limit_header_fault_refuses_unknown_forms() -> None:
         Fault.rate_limit_headers(0, 1, x_reset="iso")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="spellings"):
         Fault.rate_limit_headers(0, 1, spellings=("Rate-Limit",))  # type: ignore[arg-type]
+
+
+# Campaigns: deleted, and a filter the API ignores
+
+
+def test_a_deleted_campaign_lists_as_404_campaign_not_found(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Its enrollments are gone and its list answers the API's 404; unknown ids 200."""
+    campaign = sandbox.store.all_records()[0]["campaign_id"]
+    enrolled = [r for r in sandbox.store.all_records() if r["campaign_id"] == campaign]
+
+    removed = sandbox.store.delete_campaign(campaign)
+    deleted = list_enrollments(session, sandbox, campaign_id=campaign)
+    unknown = list_enrollments(session, sandbox, campaign_id="camp_neverExisted00")
+    everything = all_pages(session, sandbox, limit=100)
+
+    assert removed == len(enrolled) > 0
+    assert deleted.status_code == 404
+    assert deleted.json() == {
+        "error": {"type": "not_found", "message": "Campaign not found"}
+    }
+    assert unknown.status_code == 200
+    assert unknown.json()["enrollments"] == []
+    assert len(everything) == SEEDED - len(enrolled)
+    assert campaign not in {record["campaign_id"] for record in everything}
+    assert sandbox.store.deleted_campaign_ids == {campaign}
+
+
+def test_ignored_campaign_filter_answers_every_campaign_until_cleared(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The filter is dropped (others still apply); clear() restores it."""
+    campaign = sandbox.store.all_records()[0]["campaign_id"]
+    sandbox.faults.ignore_campaign_filter = True
+
+    ignored = all_pages(session, sandbox, campaign_id=campaign, limit=100)
+    still_completed = all_pages(
+        session, sandbox, campaign_id=campaign, completed="true", limit=100
+    )
+    sandbox.faults.clear()
+    honoured = all_pages(session, sandbox, campaign_id=campaign, limit=100)
+
+    assert ignored == sandbox.store.all_records()
+    assert len({record["campaign_id"] for record in ignored}) > 1
+    assert still_completed == [r for r in ignored if r["completed"]]
+    assert honoured
+    assert {record["campaign_id"] for record in honoured} == {campaign}

@@ -261,7 +261,7 @@ class ApiHandler(ResponseHandler):
             raise ApiError(HTTPStatus.BAD_REQUEST, message)
         if page is None:
             raise ApiError(HTTPStatus.BAD_REQUEST, "page must be a positive integer")
-        filters = _list_filters(query) if name == "enrollments" else {}
+        filters = self._enrollment_filters(query) if name == "enrollments" else {}
         served_page = page
         if fault is not None and fault.kind is FaultKind.SERVE_PAGE:
             served_page = fault.page_number
@@ -277,6 +277,16 @@ class ApiHandler(ResponseHandler):
             drip_interval=fault.seconds if dripping else None,
             drip_head=dripping and fault.headers_too,
         )
+
+    def _enrollment_filters(self, query: dict[str, str]) -> dict[str, Any]:
+        """The list's filters, after the campaign checks (or the lie)."""
+        sandbox = self.server.sandbox
+        filters = _list_filters(query)
+        if sandbox.faults.ignore_campaign_filter:
+            filters["campaign_id"] = None
+        elif filters["campaign_id"] in sandbox.store.deleted_campaign_ids:
+            raise ApiError(HTTPStatus.NOT_FOUND, "Campaign not found")
+        return filters
 
     def _listing(
         self,

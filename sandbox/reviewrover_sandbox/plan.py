@@ -9,6 +9,7 @@ A test queues faults (see `faults.py`) before or while a sync runs::
     sandbox.faults.latency_seconds = 0.05  # every request, until reset
     sandbox.faults.limit_cap = 50  # pages of at most 50 records, until reset
     sandbox.faults.tie_shuffle_seed = 7  # ties in a new order on every request
+    sandbox.faults.ignore_campaign_filter = True  # every campaign's records
 
 Each queued fault answers the next `times` list requests whose `page` matches
 (any page when `page` is None) on its list (any list when `path` is None), then
@@ -92,11 +93,15 @@ class FaultPlan:
 
     Attributes:
         latency_seconds: Delay added to every request (any endpoint); 0 for none.
+        ignore_campaign_filter: Answer enrollment lists as if no `campaign_id`
+            was asked for: every campaign's records (other filters still
+            apply). False by default.
     """
 
     def __init__(self) -> None:
         """Create an empty plan."""
         self.latency_seconds = 0.0
+        self.ignore_campaign_filter = False
         self._tie_shuffle_seed: int | None = None
         self._tie_orders_drawn = 0
         self._limit_cap: int | None = None
@@ -246,6 +251,7 @@ class FaultPlan:
         with self._lock:
             self._queue.clear()
             self.latency_seconds = 0.0
+            self.ignore_campaign_filter = False
             self._tie_shuffle_seed = None
             self._limit_cap = None
             self._limit_cap_mode = "declared"

@@ -2,7 +2,9 @@
 
 Enrollments are a `RecordStore` (see `records.py`) ordered by `created_at`, with
 the API's filters (campaign, contact, completion) and its rule that a contact
-cannot be enrolled in the same campaign twice within 24 hours.
+cannot be enrolled in the same campaign twice within 24 hours. A deleted
+campaign (`delete_campaign`) takes its enrollments with it, and a list filtered
+on it answers 404 "Campaign not found".
 """
 
 from __future__ import annotations
@@ -111,6 +113,42 @@ class EnrollmentStore(RecordStore):
     CREATED_FIELD = "created_at"
     UPDATED_FIELD = "updated_at"
     TIMESTAMP_FIELDS = frozenset({"enrolled_at", "created_at", "updated_at"})
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        """Create an empty store.
+
+        Args:
+            clock: The API clock used for new and updated records.
+        """
+        super().__init__(clock)
+        self._deleted_campaigns: set[str] = set()
+
+    @property
+    def deleted_campaign_ids(self) -> frozenset[str]:
+        """The campaigns deleted with `delete_campaign`: listing one answers 404."""
+        with self._lock:
+            return frozenset(self._deleted_campaigns)
+
+    def delete_campaign(self, campaign_id: str) -> int:
+        """Delete a campaign, as the API's owner would: its enrollments go too.
+
+        From then on a list request filtered on `campaign_id` answers 404 with
+        the API's error body, message "Campaign not found"; a campaign id the
+        sandbox never had still lists nothing, with status 200.
+
+        Args:
+            campaign_id: The campaign.
+
+        Returns:
+            How many enrollments went with it.
+        """
+        with self._lock:
+            self._reveal_due_locked()
+            doomed = [r for r in self._records if r["campaign_id"] == campaign_id]
+            for record in doomed:
+                self._remove_locked(record)
+            self._deleted_campaigns.add(campaign_id)
+            return len(doomed)
 
     @classmethod
     def seeded(
