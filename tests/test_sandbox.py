@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import threading
+import tracemalloc
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -32,7 +34,9 @@ from reviewrover_sandbox import (
     TieGroups,
     TokenBucket,
     format_timestamp,
+    gzip_bomb,
 )
+from reviewrover_sandbox.compression import accepts_gzip
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -2068,3 +2072,118 @@ def test_ignored_campaign_filter_answers_every_campaign_until_cleared(
     assert still_completed == [r for r in ignored if r["completed"]]
     assert honoured
     assert {record["campaign_id"] for record in honoured} == {campaign}
+
+
+# Gzip: honest on request, and a bomb
+
+MIB = 2**20
+
+
+def expanded_size(compressed: bytes, prefix: bytes) -> int:
+    """Decompress a gzip body a megabyte at a time: `prefix`, then only spaces."""
+    decompressor = zlib.decompressobj(wbits=31)
+    size, pending = 0, compressed
+    while pending:
+        piece = decompressor.decompress(pending, MIB)
+        pending = decompressor.unconsumed_tail
+        if size == 0:  # the first megabyte starts with the prefix
+            assert piece.startswith(prefix)
+            piece, size = piece[len(prefix) :], len(prefix)
+        assert not piece.strip(b" ")
+        size += len(piece)
+    assert decompressor.eof  # the whole member, its CRC and length checked
+    return size
+
+
+def test_gzip_bomb_fault_sends_a_small_body_that_expands_hugely(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """64 MiB expanded travel in under 128 KiB, the normal answer first."""
+    normal = list_enrollments(session, sandbox, page=2).content
+    sandbox.faults.add(Fault.gzip_bomb(64 * MIB))
+
+    with session.get(
+        f"{sandbox.url}/v1/enrollments",
+        params={"page": 2},
+        stream=True,
+        timeout=TIMEOUT,
+    ) as response:
+        compressed = response.raw.read(decode_content=False)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert int(response.headers["Content-Length"]) == len(compressed) < 128 * 1024
+    assert expanded_size(compressed, normal) == 64 * MIB
+
+
+def test_gzip_bomb_expands_to_the_normal_answer_padded_with_spaces(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A client that decompresses it all reads valid JSON: the normal page."""
+    normal = list_enrollments(session, sandbox).json()
+    sandbox.faults.add(Fault.gzip_bomb(2 * MIB))
+
+    bombed = list_enrollments(session, sandbox)
+
+    assert len(bombed.content) == 2 * MIB
+    assert bombed.json() == normal
+
+
+def test_gzip_bomb_is_built_without_the_expanded_data_in_memory() -> None:
+    """A 1 GiB bomb needs a few MiB of memory and is about a thousandth its size."""
+    tracemalloc.start()
+    try:
+        bomb = gzip_bomb(b'{"enrollments":[]}', 1024 * MIB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert len(bomb) < 2 * MIB
+    assert peak < 16 * MIB
+
+
+def test_gzip_responses_are_opt_in_and_follow_accept_encoding(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Off by default; on, gzip only for a client that accepts it; same JSON."""
+    plain = list_enrollments(session, sandbox)
+    sandbox.gzip_responses = True
+    with session.get(
+        f"{sandbox.url}/v1/enrollments", stream=True, timeout=TIMEOUT
+    ) as response:
+        compressed = response.raw.read(decode_content=False)
+    identity = session.get(
+        f"{sandbox.url}/v1/enrollments",
+        headers={"Accept-Encoding": "identity"},
+        timeout=TIMEOUT,
+    )
+    gzipped = list_enrollments(session, sandbox)
+
+    assert "gzip" in session.headers["Accept-Encoding"]
+    assert "Content-Encoding" not in plain.headers
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert int(response.headers["Content-Length"]) == len(compressed)
+    assert zlib.decompress(compressed, wbits=31) == plain.content
+    assert gzipped.json() == plain.json()
+    assert "Content-Encoding" not in identity.headers
+    assert identity.content == plain.content
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "accepted"),
+    [
+        ("gzip, deflate", True),
+        ("br, GZIP;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0, *", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_decides_gzip(
+    accept_encoding: str,
+    accepted: bool,  # noqa: FBT001
+) -> None:
+    assert accepts_gzip(accept_encoding) is accepted

@@ -9,7 +9,9 @@ Start one with `python -m reviewrover_sandbox`, or in a test::
         ...  # run the tap with api_url=sandbox.url, auth_token=sandbox.token
 """
 
-from reviewrover_sandbox.faults import Fault, FaultKind
+from reviewrover_sandbox.compression import gzip_bomb
+from reviewrover_sandbox.faults import Fault
+from reviewrover_sandbox.kinds import FaultKind
 from reviewrover_sandbox.plan import FaultPlan, LimitCapMode, ListName, PageWindow
 from reviewrover_sandbox.ratelimit import TokenBucket, TokenDecision
 from reviewrover_sandbox.records import Page, RecordStore
@@ -41,4 +43,5 @@ __all__ = [
     "TokenBucket",
     "TokenDecision",
     "format_timestamp",
+    "gzip_bomb",
 ]

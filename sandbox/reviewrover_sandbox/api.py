@@ -8,6 +8,9 @@ Routes (all under `/api`, bearer token required):
 - `DELETE /api/v1/enrollments/{id}`: delete
 - `GET /api/v1/reviews`: a second list, newest submitted first, paged the same way
 
+With `sandbox.gzip_responses` on, bodies are gzipped for clients whose
+`Accept-Encoding` allows it (see `compression.py`).
+
 A list request passes the rate limiter (`sandbox.rate_limit`), then the
 `on_list_request` hooks and the fault plan (`sandbox.faults`), then
 authentication and validation.
@@ -15,6 +18,7 @@ authentication and validation.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 from dataclasses import dataclass, field
@@ -22,7 +26,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from reviewrover_sandbox.faults import Fault, FaultKind
+from reviewrover_sandbox.compression import accepts_gzip, gzip_body, gzip_bomb
+from reviewrover_sandbox.kinds import FaultKind
 from reviewrover_sandbox.ratelimit import rate_limit_headers
 from reviewrover_sandbox.responses import (
     ApiError,
@@ -35,6 +40,7 @@ from reviewrover_sandbox.store import AlreadyEnrolled
 from reviewrover_sandbox.transport import ResponseHandler
 
 if TYPE_CHECKING:
+    from reviewrover_sandbox.faults import Fault
     from reviewrover_sandbox.plan import ListName
 
 LIST_PATH = "/api/v1/enrollments"
@@ -84,6 +90,19 @@ def _list_filters(query: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _negotiated(response: Response, accept_encoding: str) -> Response:
+    """The response gzipped for a client that accepts it, unless already encoded."""
+    encoded = any(name.lower() == "content-encoding" for name in response.headers)
+    if encoded or not response.body or not accepts_gzip(accept_encoding):
+        return response
+    headers = {
+        **response.headers,
+        "Content-Encoding": "gzip",
+        "Vary": "Accept-Encoding",
+    }
+    return dataclasses.replace(response, body=gzip_body(response.body), headers=headers)
+
+
 class ApiHandler(ResponseHandler):
     """Answers one connection's requests; routing and validation live here."""
 
@@ -121,6 +140,8 @@ class ApiHandler(ResponseHandler):
             response = self._route(url.path, query, body)
         except ApiError as error:
             response = error.response()
+        if sandbox.gzip_responses:
+            response = _negotiated(response, self.headers.get("Accept-Encoding", ""))
         status = None if response.drop else int(response.status)
         headers = dict(self.headers.items())
         sandbox.record(RequestRecord(self.command, url.path, query, status, headers))
@@ -269,10 +290,14 @@ class ApiHandler(ResponseHandler):
         if fault is None:
             return Response(HTTPStatus.OK, list_body(name, items, pagination))
         items, pagination = fault.alter_listing(items, pagination)
+        body = list_body(name, items, pagination)
+        if fault.kind is FaultKind.GZIP_BOMB:
+            bomb = gzip_bomb(body, max(fault.expanded_bytes, len(body)))
+            return Response(HTTPStatus.OK, bomb, headers={"Content-Encoding": "gzip"})
         dripping = fault.kind is FaultKind.DRIP
         return Response(
             HTTPStatus.OK,
-            list_body(name, items, pagination),
+            body,
             truncate=fault.kind is FaultKind.TRUNCATE,
             drip_interval=fault.seconds if dripping else None,
             drip_head=dripping and fault.headers_too,

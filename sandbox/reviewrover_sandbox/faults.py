@@ -1,4 +1,4 @@
-"""Scripted misbehaviour of the sandbox's list endpoints: what one fault does.
+r"""Scripted misbehaviour of the sandbox's list endpoints: what one fault does.
 
 A test queues faults on `sandbox.faults` (a `FaultPlan`, see `plan.py`)::
 
@@ -9,15 +9,23 @@ Faults that replace the response (`status`, `html`, `drop`, `not_json`, `echo`,
 `raw`, `redirect`) answer before authentication, as a proxy in front of the
 API would. The others alter the normal answer, so it is only sent to an
 authenticated, valid request; `date` shifts the `Date` of whatever is sent.
+The kinds are listed in `kinds.py`.
+
+For issue 13's hostile API: `rate_limit_headers` (what is left and when it
+resets, `X-RateLimit-Reset` as a delay, epoch seconds or epoch milliseconds)
+and `gzip_bomb` (a small gzip body that expands to gigabytes). Bad values in
+single records go through `records`, e.g. a lone surrogate `"\ud800"`, a NUL
+`"\u0000"`, a leap second `23:59:60Z`, an id of 2**63, an id twice in a page
+or a stale copy on a later page.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reviewrover_sandbox.kinds import REPLACING_KINDS, FaultKind
 from reviewrover_sandbox.ratelimit import (
     RATE_LIMIT_SPELLINGS,
     RESET_FORMS,
@@ -29,56 +37,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     RecordsTransform = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-
-
-class FaultKind(enum.Enum):
-    """How a faulty response misbehaves."""
-
-    STATUS = "status"
-    """An HTTP error status with a JSON body."""
-    HTML = "html"
-    """An HTTP error status with an HTML page, as a proxy in front would send."""
-    SLOW = "slow"
-    """A normal answer, after a delay."""
-    DROP = "drop"
-    """The connection is closed without any response."""
-    TRUNCATE = "truncate"
-    """Status 200 and the full Content-Length, but only half of the body."""
-    NOT_JSON = "not_json"
-    """Status 200 and a JSON Content-Type, but a body that is not JSON."""
-    SHORT = "short"
-    """The page's records cut to the first few; pagination untouched."""
-    PAGINATION = "pagination"
-    """Fields of the `pagination` object overridden or removed."""
-    SERVE_PAGE = "serve_page"
-    """Another page's records under the requested page's pagination."""
-    RECORDS = "records"
-    """The page's records rewritten by a function."""
-    DATE = "date"
-    """The `Date` header off the API clock by an offset."""
-    ECHO = "echo"
-    """An error whose body quotes the request, Authorization header included."""
-    DRIP = "drip"
-    """A normal response sent one byte at a time."""
-    RAW = "raw"
-    """Exactly the given status, body and headers."""
-    REDIRECT = "redirect"
-    """A redirect to the given location."""
-    RATE_LIMIT_HEADERS = "rate_limit_headers"
-    """A normal answer with `RateLimit-*` / `X-RateLimit-*` headers."""
-
-
-_REPLACING_KINDS = frozenset(
-    {
-        FaultKind.STATUS,
-        FaultKind.HTML,
-        FaultKind.DROP,
-        FaultKind.NOT_JSON,
-        FaultKind.ECHO,
-        FaultKind.RAW,
-        FaultKind.REDIRECT,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -104,6 +62,7 @@ class Fault:
         reset_form: How RATE_LIMIT_HEADERS writes `X-RateLimit-Reset`.
         spellings: Which headers RATE_LIMIT_HEADERS sends: "RateLimit",
             "X-RateLimit" or both.
+        expanded_bytes: The size a GZIP_BOMB's body expands to.
     """
 
     kind: FaultKind
@@ -122,11 +81,12 @@ class Fault:
     remaining: int = 0
     reset_form: ResetForm = "delay"
     spellings: tuple[RateLimitSpelling, ...] = ()
+    expanded_bytes: int = 0
 
     @property
     def replaces_response(self) -> bool:
         """Whether the fault answers instead of the API (before authentication)."""
-        return self.kind in _REPLACING_KINDS
+        return self.kind in REPLACING_KINDS
 
     @classmethod
     def status(
@@ -412,6 +372,23 @@ class Fault:
             reset_form=x_reset,
             spellings=tuple(spellings),
         )
+
+    @classmethod
+    def gzip_bomb(cls, expanded_bytes: int) -> Fault:
+        """Answer 200 with `Content-Encoding: gzip`: a small body that expands hugely.
+
+        The expanded body is the normal answer followed by spaces up to
+        `expanded_bytes` (still valid JSON); 2 GiB take about 2 MB on the
+        wire. Whatever the request's `Accept-Encoding` says.
+
+        Args:
+            expanded_bytes: The size the body expands to, e.g. `2 * 2**30`
+                (at least the normal answer's size).
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.GZIP_BOMB, expanded_bytes=expanded_bytes)
 
     def alter_listing(
         self, items_json: bytes, pagination: dict[str, Any]

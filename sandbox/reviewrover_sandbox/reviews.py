@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from reviewrover_sandbox.records import RecordStore
+from reviewrover_sandbox.saving import SavableRecordStore
 from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
 from reviewrover_sandbox.timestamps import (
     Clock,
@@ -66,7 +66,7 @@ def _seed_reviews(count: int, rng: random.Random) -> list[dict[str, Any]]:
     return reviews
 
 
-class ReviewStore(RecordStore):
+class ReviewStore(SavableRecordStore):
     """Thread-safe in-memory reviews, listed newest submitted first."""
 
     NAME = "reviews"

@@ -62,6 +62,10 @@ class SandboxServer:
             request that finds none gets 429. None (the default): no limit.
         token: The bearer token clients must send.
         verbose: Log each request to stderr.
+        gzip_responses: Gzip the body of every answer whose request accepts
+            gzip (`Accept-Encoding`), with `Content-Encoding` and `Vary`
+            headers. False (the default): bodies go as they are, as the API's
+            documentation promises no compression.
         hook_errors: Exceptions raised by `on_list_request` callbacks (those
             requests were answered with status 500).
     """
@@ -99,6 +103,7 @@ class SandboxServer:
         self.faults = FaultPlan()
         self.token = token
         self.verbose = verbose
+        self.gzip_responses = False
         self.hook_errors: list[BaseException] = []
         self._date_clock: Clock | None = None
         self._host = host

@@ -1,8 +1,9 @@
 """In-memory enrollment data behind the sandbox API.
 
-Enrollments are a `RecordStore` (see `records.py`) ordered by `created_at`, with
-the API's filters (campaign, contact, completion) and its rule that a contact
-cannot be enrolled in the same campaign twice within 24 hours. A deleted
+Enrollments are a `RecordStore` (see `records.py`; saved by `saving.py`)
+ordered by `created_at`, with the API's filters (campaign, contact, completion)
+and its rule that a contact cannot be enrolled in the same campaign twice
+within 24 hours. A deleted
 campaign (`delete_campaign`) takes its enrollments with it, and a list filtered
 on it answers 404 "Campaign not found".
 """
@@ -13,7 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from reviewrover_sandbox.records import Page, RecordStore
+from reviewrover_sandbox.saving import SavableRecordStore
 from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
 from reviewrover_sandbox.timestamps import (
     Clock,
@@ -23,6 +24,7 @@ from reviewrover_sandbox.timestamps import (
 )
 
 if TYPE_CHECKING:
+    from reviewrover_sandbox.records import Page
     from reviewrover_sandbox.ties import TieGroups
 
 FIELDS = (
@@ -100,7 +102,7 @@ def _seed_records(
     return records
 
 
-class EnrollmentStore(RecordStore):
+class EnrollmentStore(SavableRecordStore):
     """Thread-safe in-memory enrollments, listed newest created first.
 
     Every public method holds one lock and returns copies, so the server's
