@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from reviewrover_sandbox import (
     Fault,
     ReviewStore,
     SandboxServer,
+    SandboxTls,
     TieGroups,
     TokenBucket,
     format_timestamp,
@@ -2187,3 +2189,78 @@ def test_accept_encoding_decides_gzip(
     accepted: bool,  # noqa: FBT001
 ) -> None:
     assert accepts_gzip(accept_encoding) is accepted
+
+
+# HTTPS: a private CA, and a certificate nobody trusts
+
+
+def insecure_context() -> ssl.SSLContext:
+    """A client context that checks nothing, to see what the server sends."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def test_https_with_a_private_ca_is_trusted_through_requests_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused without the CA; with REQUESTS_CA_BUNDLE, 127.0.0.1 and localhost work."""
+    tls = SandboxTls.private_ca(tmp_path)
+    store = EnrollmentStore.seeded(SEEDED)
+    with SandboxServer(store, token=TOKEN, tls=tls) as sandbox, requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {TOKEN}"
+        url = f"{sandbox.url}/v1/enrollments"
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY"):
+            s.get(url, timeout=TIMEOUT)
+        assert sandbox.ca_bundle is not None
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sandbox.ca_bundle))
+        by_address = s.get(url, timeout=TIMEOUT)
+        by_name = s.get(url.replace("127.0.0.1", "localhost"), timeout=TIMEOUT)
+
+    assert sandbox.url.startswith("https://127.0.0.1:")
+    assert sandbox.ca_bundle == tmp_path / "sandbox-ca.pem"
+    assert by_address.status_code == by_name.status_code == 200
+    assert by_address.json()["pagination"]["total"] == SEEDED
+
+
+def test_a_certificate_for_another_name_fails_the_hostname_check(
+    tmp_path: Path,
+) -> None:
+    """A trusted CA, but the certificate names another host."""
+    tls = SandboxTls.private_ca(tmp_path, hostnames=("api.example.invalid",))
+    with SandboxServer(EnrollmentStore(), token=TOKEN, tls=tls) as sandbox:
+        bundle = str(sandbox.ca_bundle)
+        with pytest.raises(requests.exceptions.SSLError, match="match"):
+            requests.get(sandbox.url, verify=bundle, timeout=TIMEOUT)
+
+
+def test_an_untrusted_certificate_is_refused_and_the_server_stays_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No bundle trusts it, not even another private CA's; the refusal logs nothing."""
+    other_ca = SandboxTls.private_ca(tmp_path).ca_bundle
+    tls = SandboxTls.untrusted()
+    with SandboxServer(EnrollmentStore.seeded(5), token=TOKEN, tls=tls) as sandbox:
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(sandbox.url, verify=str(other_ca), timeout=TIMEOUT)
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(sandbox.url, timeout=TIMEOUT)
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", sandbox.port, timeout=TIMEOUT, context=insecure_context()
+        )
+        try:
+            connection.request(
+                "GET",
+                "/api/v1/enrollments",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            unchecked = connection.getresponse()
+            body = json.loads(unchecked.read())
+        finally:
+            connection.close()
+
+    assert sandbox.ca_bundle is None
+    assert unchecked.status == 200
+    assert body["pagination"]["total"] == 5
+    assert "Traceback" not in capfd.readouterr().err

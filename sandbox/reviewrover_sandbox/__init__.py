@@ -21,6 +21,7 @@ from reviewrover_sandbox.server import DEFAULT_TOKEN, RequestRecord, SandboxServ
 from reviewrover_sandbox.store import AlreadyEnrolled, EnrollmentStore
 from reviewrover_sandbox.ties import TieGroups
 from reviewrover_sandbox.timestamps import Clock, format_timestamp
+from reviewrover_sandbox.tls import SandboxTls
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -39,6 +40,7 @@ __all__ = [
     "RequestRecord",
     "ReviewStore",
     "SandboxServer",
+    "SandboxTls",
     "TieGroups",
     "TokenBucket",
     "TokenDecision",

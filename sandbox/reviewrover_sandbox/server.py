@@ -29,6 +29,7 @@ from reviewrover_sandbox.transport import SandboxHttpServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from types import TracebackType
 
     from typing_extensions import Self
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from reviewrover_sandbox.ratelimit import TokenBucket
     from reviewrover_sandbox.records import RecordStore
     from reviewrover_sandbox.timestamps import Clock
+    from reviewrover_sandbox.tls import SandboxTls
 
     ListRequestCallback = Callable[[int, int], object]
 
@@ -80,6 +82,7 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        tls: SandboxTls | None = None,
     ) -> None:
         """Configure the server; nothing listens until `start()`.
 
@@ -92,6 +95,7 @@ class SandboxServer:
             host: Interface to listen on.
             port: Port to listen on; 0 picks a free one.
             verbose: Log each request to stderr.
+            tls: Serve HTTPS with this certificate (see `tls.py`); None: HTTP.
         """
         self.store = store if store is not None else EnrollmentStore()
         self.reviews = (
@@ -106,6 +110,7 @@ class SandboxServer:
         self.gzip_responses = False
         self.hook_errors: list[BaseException] = []
         self._date_clock: Clock | None = None
+        self.tls = tls
         self._host = host
         self._port = port
         self._httpd: SandboxHttpServer | None = None
@@ -159,8 +164,20 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        """The base URL to give the tap as `api_url`, e.g. `http://127.0.0.1:8123/api`."""
-        return f"http://{self._host}:{self.port}/api"
+        """The base URL to give the tap as `api_url`, e.g. `http://127.0.0.1:8123/api`.
+
+        `https://...` when the sandbox serves TLS.
+        """
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{self._host}:{self.port}/api"
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The HTTPS certificate's CA as a PEM file, for `REQUESTS_CA_BUNDLE`.
+
+        None over HTTP, or when nobody may trust the certificate.
+        """
+        return None if self.tls is None else self.tls.ca_bundle
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -187,7 +204,12 @@ class SandboxServer:
             msg = "The sandbox server is already running"
             raise RuntimeError(msg)
         self._stopping.clear()
-        self._httpd = SandboxHttpServer((self._host, self._port), self, ApiHandler)
+        self._httpd = SandboxHttpServer(
+            (self._host, self._port),
+            self,
+            ApiHandler,
+            tls_context=None if self.tls is None else self.tls.context,
+        )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -1,7 +1,8 @@
 """How the sandbox sends what it decided: the HTTP server and response writing.
 
-`SandboxHttpServer` serves each connection from a thread and can close every
-open keep-alive connection when the sandbox stops. `ResponseHandler` renders a
+`SandboxHttpServer` serves each connection from a thread (over TLS when given
+a context, see `tls.py`) and can close every open keep-alive connection when
+the sandbox stops. `ResponseHandler` renders a
 `Response` (see `responses.py`) on the wire: status line, headers (`Server`,
 the `Date` of the sandbox's date clock, `Content-Type`, `Content-Length`), then
 the body: all at once, halved (truncate) or a byte at a time (drip).
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import sys
 import threading
 from datetime import timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reviewrover_sandbox.responses import Response, error_body, reason_phrase
 
@@ -29,7 +31,7 @@ IDLE_CONNECTION_TIMEOUT_SECONDS = 60
 
 
 class SandboxHttpServer(ThreadingHTTPServer):
-    """Threaded HTTP server that can close its open keep-alive connections."""
+    """Threaded HTTP(S) server that can close its open keep-alive connections."""
 
     daemon_threads = True
 
@@ -38,6 +40,7 @@ class SandboxHttpServer(ThreadingHTTPServer):
         address: tuple[str, int],
         sandbox: SandboxServer,
         handler: type[ResponseHandler],
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         """Listen on `address`; `handler` answers each connection.
 
@@ -45,11 +48,22 @@ class SandboxHttpServer(ThreadingHTTPServer):
             address: Host and port; port 0 picks a free one.
             sandbox: The sandbox whose settings and data the handlers read.
             handler: The request handler class.
+            tls_context: Serve HTTPS with this server-side context; None: HTTP.
         """
         self.sandbox = sandbox
+        self.tls_context = tls_context
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept a connection; with TLS, wrap it (its thread shakes hands)."""
+        connection, address = super().get_request()
+        if self.tls_context is not None:
+            connection = self.tls_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
 
     def process_request(
         self,
@@ -85,8 +99,10 @@ class SandboxHttpServer(ThreadingHTTPServer):
         client_address: object,
     ) -> None:
         """Print a handler's error, unless the client just went away."""
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return  # the client went away (e.g. it timed out): not a server bug
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            # The client went away (e.g. it timed out) or refused the
+            # certificate: not a server bug.
+            return
         super().handle_error(request, client_address)
 
 
@@ -100,6 +116,12 @@ class ResponseHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK add ~40 ms to every keep-alive response.
     disable_nagle_algorithm = True
     server: SandboxHttpServer
+
+    def setup(self) -> None:
+        """Prepare the connection; over TLS, shake hands in this thread."""
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
 
     def version_string(self) -> str:
         """Return the `Server` header value."""
