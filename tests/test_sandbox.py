@@ -30,6 +30,8 @@ from reviewrover_sandbox import (
     Clock,
     EnrollmentStore,
     Fault,
+    ForwardProxy,
+    ProxiedRequest,
     ReviewStore,
     SandboxServer,
     SandboxTls,
@@ -2264,3 +2266,79 @@ def test_an_untrusted_certificate_is_refused_and_the_server_stays_quiet(
     assert unchecked.status == 200
     assert body["pagination"]["total"] == 5
     assert "Traceback" not in capfd.readouterr().err
+
+
+# A forwarding proxy
+
+
+def through_proxy_only(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Set proxy variables, with no NO_PROXY or lower-case ones in the way."""
+    for name in ("NO_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_proxy_forwards_plain_http_when_http_proxy_says_so(
+    sandbox: SandboxServer,
+    session: requests.Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the variable nothing goes through; with it, each request, counted."""
+    with ForwardProxy() as proxy:
+        through_proxy_only(monkeypatch)
+        direct = list_enrollments(session, sandbox, page=2)
+        counted_before = proxy.request_count
+        through_proxy_only(monkeypatch, HTTP_PROXY=proxy.url)
+        proxied = list_enrollments(session, sandbox, page=2)
+
+    assert counted_before == 0
+    assert proxied.status_code == 200
+    assert proxied.json() == direct.json()
+    assert proxied.headers["Date"]
+    assert proxy.requests == [
+        ProxiedRequest("GET", f"{sandbox.url}/v1/enrollments?page=2")
+    ]
+    assert sandbox.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_proxy_tunnels_https_with_connect(
+    https_sandbox: SandboxServer,
+    forward_proxy: ForwardProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY: one CONNECT to the sandbox, its requests inside the tunnel."""
+    through_proxy_only(monkeypatch, HTTPS_PROXY=forward_proxy.url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_sandbox.ca_bundle))
+    with requests.Session() as own_session:
+        own_session.headers["Authorization"] = f"Bearer {https_sandbox.token}"
+        pages = [
+            list_enrollments(own_session, https_sandbox, page=page, limit=10)
+            for page in (1, 2, 3)
+        ]
+
+    assert [response.status_code for response in pages] == [200, 200, 200]
+    assert forward_proxy.requests == [
+        ProxiedRequest("CONNECT", f"127.0.0.1:{https_sandbox.port}")
+    ]
+    assert [r.query["page"] for r in https_sandbox.requests] == ["1", "2", "3"]
+
+
+def test_proxy_answers_403_off_this_machine_and_502_for_a_dead_origin() -> None:
+    """It never leaves loopback; an origin that is not there is a bad gateway."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_port = unused.getsockname()[1]
+    with ForwardProxy() as proxy:
+        proxies = {"http": proxy.url}
+        elsewhere = requests.get(
+            "http://example.invalid/", proxies=proxies, timeout=TIMEOUT
+        )
+        dead = requests.get(
+            f"http://127.0.0.1:{dead_port}/", proxies=proxies, timeout=TIMEOUT
+        )
+
+    assert elsewhere.status_code == 403
+    assert dead.status_code == 502
+    assert proxy.request_count == 2

@@ -13,6 +13,7 @@ from reviewrover_sandbox.compression import gzip_bomb
 from reviewrover_sandbox.faults import Fault
 from reviewrover_sandbox.kinds import FaultKind
 from reviewrover_sandbox.plan import FaultPlan, LimitCapMode, ListName, PageWindow
+from reviewrover_sandbox.proxy import ForwardProxy, ProxiedRequest
 from reviewrover_sandbox.ratelimit import TokenBucket, TokenDecision
 from reviewrover_sandbox.records import Page, RecordStore
 from reviewrover_sandbox.reviews import ReviewStore
@@ -32,10 +33,12 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "ForwardProxy",
     "LimitCapMode",
     "ListName",
     "Page",
     "PageWindow",
+    "ProxiedRequest",
     "RecordStore",
     "RequestRecord",
     "ReviewStore",
