@@ -43,7 +43,7 @@ from reviewrover_sandbox import (
 from reviewrover_sandbox.compression import accepts_gzip
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 TOKEN = "test-token"  # noqa: S105 - not a secret
@@ -2342,3 +2342,114 @@ def test_proxy_answers_403_off_this_machine_and_502_for_a_dead_origin() -> None:
     assert elsewhere.status_code == 403
     assert dead.status_code == 502
     assert proxy.request_count == 2
+
+
+# Issue 13's smaller cases, with the faults that already exist
+
+
+@pytest.mark.parametrize("retry_after", [None, "1"])
+def test_status_408_with_or_without_retry_after(
+    sandbox: SandboxServer, session: requests.Session, retry_after: str | None
+) -> None:
+    """A request timeout, then the next request is answered normally."""
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    sandbox.faults.add(Fault.status(408, headers=headers))
+
+    timed_out = list_enrollments(session, sandbox)
+    next_one = list_enrollments(session, sandbox)
+
+    assert timed_out.status_code == 408
+    assert timed_out.headers.get("Retry-After") == retry_after
+    assert timed_out.json()["error"]["message"] == "Request Timeout"
+    assert next_one.status_code == 200
+
+
+def test_a_304_on_a_list_has_no_body_and_the_connection_goes_on(
+    sandbox: SandboxServer,
+) -> None:
+    """No Content-Type, no Content-Length, no bytes: the next answer reads cleanly."""
+    sandbox.faults.add(Fault.raw(304, b"", content_type=None))
+    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        connection.request("GET", "/api/v1/enrollments", headers=headers)
+        not_modified = connection.getresponse()
+        empty = not_modified.read()
+        connection.request("GET", "/api/v1/enrollments?page=2", headers=headers)
+        following = connection.getresponse()
+        page = json.loads(following.read())
+    finally:
+        connection.close()
+
+    assert not_modified.status == 304
+    assert empty == b""
+    assert not_modified.getheader("Content-Length") is None
+    assert not_modified.getheader("Content-Type") is None
+    assert following.status == 200
+    assert page["pagination"]["page"] == 2
+
+
+def first_record(**fields: Any) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """A records transform that changes fields of the page's first record."""
+    return lambda records: [{**records[0], **fields}, *records[1:]]
+
+
+@pytest.mark.parametrize(
+    ("transform", "raw_text"),
+    [
+        (first_record(contact_id="\ud800"), rb'"contact_id":"\ud800"'),
+        (first_record(updated_at="2016-12-31T23:59:60Z"), b'"2016-12-31T23:59:60Z"'),
+        (first_record(contact_id="cont_\x00nul"), rb'"contact_id":"cont_\u0000nul"'),
+        (first_record(id=2**63), b'{"id":9223372036854775808,'),
+    ],
+    ids=["lone-surrogate", "leap-second", "nul", "id-2**63"],
+)
+def test_records_fault_sends_values_a_target_may_refuse(
+    sandbox: SandboxServer,
+    session: requests.Session,
+    transform: Callable[[list[dict[str, Any]]], list[Any]],
+    raw_text: bytes,
+) -> None:
+    """The value arrives exactly so in the JSON text; the other records are intact."""
+    normal = list_enrollments(session, sandbox).json()["enrollments"]
+    sandbox.faults.add(Fault.records(transform))
+
+    answer = list_enrollments(session, sandbox)
+
+    assert raw_text in answer.content
+    assert answer.json()["enrollments"][1:] == normal[1:]
+
+
+def test_records_fault_sends_an_id_twice_in_one_page(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The page keeps its length; its second record is lost behind the first's copy."""
+    sandbox.faults.add(Fault.records(lambda rs: [rs[0], rs[0], *rs[2:]]))
+
+    page = list_enrollments(session, sandbox).json()
+
+    page_ids = ids(page["enrollments"])
+    assert len(page_ids) == 25
+    assert page_ids[0] == page_ids[1]
+    assert len(set(page_ids)) == 24
+    assert page["pagination"]["total"] == SEEDED
+
+
+def test_records_fault_sends_a_stale_copy_on_a_later_page(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Page 2 ends with an older version of a record page 1 already served."""
+    fresh = sandbox.store.all_records()[0]
+    stale = {
+        **fresh,
+        "completed": not fresh["completed"],
+        "updated_at": "2024-01-01T00:00:00Z",
+    }
+    sandbox.faults.add(Fault.records(lambda rs: [*rs[:-1], stale]), page=2)
+
+    walked = all_pages(session, sandbox)
+
+    copies = [record for record in walked if record["id"] == fresh["id"]]
+    assert copies == [fresh, stale]
+    assert walked.index(fresh) < 25 <= walked.index(stale)
+    assert stale["updated_at"] < fresh["updated_at"]

@@ -16,7 +16,8 @@ resets, `X-RateLimit-Reset` as a delay, epoch seconds or epoch milliseconds)
 and `gzip_bomb` (a small gzip body that expands to gigabytes). Bad values in
 single records go through `records`, e.g. a lone surrogate `"\ud800"`, a NUL
 `"\u0000"`, a leap second `23:59:60Z`, an id of 2**63, an id twice in a page
-or a stale copy on a later page.
+or a stale copy on a later page; `raw(304, b"", content_type=None)` answers a
+list with 304 and no body, `status(408)` is a request timeout.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Fault:
         page_number: The page whose records a SERVE_PAGE fault serves.
         transform: The function a RECORDS fault passes the records through.
         content: The body of a RAW fault.
-        content_type: The `Content-Type` of a RAW fault.
+        content_type: The `Content-Type` of a RAW fault; None sends none.
         location: The `Location` of a REDIRECT fault.
         headers_too: Whether a DRIP fault drips the status line and headers too.
         remaining: The requests left that RATE_LIMIT_HEADERS announces.
@@ -75,7 +76,7 @@ class Fault:
     page_number: int = 1
     transform: RecordsTransform | None = None
     content: bytes = b""
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"
     location: str = ""
     headers_too: bool = False
     remaining: int = 0
@@ -291,7 +292,7 @@ class Fault:
         cls,
         code: int,
         body: bytes,
-        content_type: str = "application/json",
+        content_type: str | None = "application/json",
         headers: dict[str, str] | None = None,
     ) -> Fault:
         """Answer exactly this: e.g. JSON nested 1,000 deep, or non-UTF-8 bytes.
@@ -299,7 +300,9 @@ class Fault:
         Args:
             code: The status.
             body: The body bytes.
-            content_type: The `Content-Type`.
+            content_type: The `Content-Type`; None sends none, as for
+                `raw(304, b"", content_type=None)`: a list answered "not
+                modified", without a body (or a `Content-Length`).
             headers: Extra headers.
 
         Returns:

@@ -2,11 +2,11 @@
 
 `SandboxHttpServer` serves each connection from a thread (over TLS when given
 a context, see `tls.py`) and can close every open keep-alive connection when
-the sandbox stops. `ResponseHandler` renders a
-`Response` (see `responses.py`) on the wire: status line, headers (`Server`,
-the `Date` of the sandbox's date clock, `Content-Type`, `Content-Length`), then
-the body: all at once, halved (truncate) or a byte at a time (drip).
-`api.py` subclasses it with the API's routes.
+the sandbox stops. `ResponseHandler` renders a `Response` (see `responses.py`)
+on the wire: status line, headers (`Server`, the `Date` of the sandbox's date
+clock, `Content-Type`, `Content-Length` but for 1xx, 204 and 304), then the
+body: all at once, halved (truncate) or a byte at a time (drip). `api.py`
+subclasses it with the API's routes.
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ class SandboxHttpServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def _may_have_content(status: int) -> bool:
+    """Whether a response may say `Content-Length` (never 1xx, 204 or 304)."""
+    no_content = {HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED}
+    return status >= HTTPStatus.OK and status not in no_content
+
+
 class ResponseHandler(BaseHTTPRequestHandler):
     """Sends `Response`s on one connection; `ApiHandler` (api.py) decides them."""
 
@@ -174,7 +180,8 @@ class ResponseHandler(BaseHTTPRequestHandler):
         ]
         if response.content_type is not None:
             headers.append(("Content-Type", response.content_type))
-        headers.append(("Content-Length", str(len(response.body))))
+        if _may_have_content(response.status):
+            headers.append(("Content-Length", str(len(response.body))))
         headers += response.headers.items()
         if any(
             name.lower() == "connection" and value.lower() == "close"
