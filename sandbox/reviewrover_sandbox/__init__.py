@@ -7,6 +7,13 @@ Start one with `python -m reviewrover_sandbox`, or in a test::
         sandbox.faults.add(Fault.short(3), page=2)
         sandbox.rate_limit = TokenBucket(rate=20.0, burst=5)
         ...  # run the tap with api_url=sandbox.url, auth_token=sandbox.token
+
+Everything that misbehaves is opt-in; by default the sandbox does what the
+API's documentation says. The modules: `server` (SandboxServer), `api` (routes),
+`transport` (HTTP writing), `tls` (HTTPS with a private CA), `proxy` (a
+forwarding proxy), `faults`/`kinds`/`plan` (scripted misbehaviour), `ratelimit`,
+`compression` (gzip, bombs), `records`/`saving`/`store`/`reviews` (the data),
+`ties` (same-second records), `timestamps` (clocks), `seeding`.
 """
 
 from reviewrover_sandbox.compression import gzip_bomb
