@@ -2325,6 +2325,16 @@ def test_proxy_tunnels_https_with_connect(
     assert [r.query["page"] for r in https_sandbox.requests] == ["1", "2", "3"]
 
 
+def proxy_connect(proxy: ForwardProxy, target: str) -> bytes:
+    """Send CONNECT to the proxy on a raw connection; return the answer's head."""
+    address = ("127.0.0.1", proxy.port)
+    with socket.create_connection(address, timeout=TIMEOUT) as connection:
+        connection.sendall(
+            f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+        )
+        return receive_until(connection, b"\r\n\r\n")
+
+
 def test_proxy_answers_403_off_this_machine_and_502_for_a_dead_origin() -> None:
     """It never leaves loopback; an origin that is not there is a bad gateway."""
     with socket.socket() as unused:
@@ -2338,10 +2348,16 @@ def test_proxy_answers_403_off_this_machine_and_502_for_a_dead_origin() -> None:
         dead = requests.get(
             f"http://127.0.0.1:{dead_port}/", proxies=proxies, timeout=TIMEOUT
         )
+        tunnel_elsewhere = proxy_connect(proxy, "example.invalid:443")
+        tunnel_to_dead = proxy_connect(proxy, f"127.0.0.1:{dead_port}")
+        tunnel_without_port = proxy_connect(proxy, "127.0.0.1:https")
 
     assert elsewhere.status_code == 403
     assert dead.status_code == 502
-    assert proxy.request_count == 2
+    assert tunnel_elsewhere.startswith(b"HTTP/1.1 403 ")
+    assert tunnel_to_dead.startswith(b"HTTP/1.1 502 ")
+    assert tunnel_without_port.startswith(b"HTTP/1.1 400 ")
+    assert proxy.request_count == 5
 
 
 # Issue 13's smaller cases, with the faults that already exist

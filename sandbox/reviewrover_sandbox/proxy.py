@@ -133,11 +133,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.server.proxy.record(ProxiedRequest("CONNECT", self.path))
         self.close_connection = True
         host, _, port = self.path.rpartition(":")
-        if not self._allowed(host.strip("[]")) or not port.isdigit():
+        host = host.strip("[]")  # an IPv6 address comes in brackets
+        if not (port.isascii() and port.isdigit()):
+            self._refuse(HTTPStatus.BAD_REQUEST)
+            return
+        if not self._allowed(host):
             return
         try:
             upstream = socket.create_connection(
-                (host.strip("[]"), int(port)), timeout=_UPSTREAM_TIMEOUT_SECONDS
+                (host, int(port)), timeout=_UPSTREAM_TIMEOUT_SECONDS
             )
         except OSError:
             self._refuse(HTTPStatus.BAD_GATEWAY)
@@ -266,10 +270,16 @@ class ForwardProxy:
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        """The port listened on (known once started)."""
+        if self._httpd is None:
+            return self._port
+        return int(self._httpd.server_address[1])
+
+    @property
     def url(self) -> str:
         """The proxy's URL, for `HTTPS_PROXY`: e.g. `http://127.0.0.1:8124`."""
-        port = self._port if self._httpd is None else self._httpd.server_address[1]
-        return f"http://{self._host}:{port}"
+        return f"http://{self._host}:{self.port}"
 
     @property
     def requests(self) -> list[ProxiedRequest]:
