@@ -11,6 +11,11 @@ Routes (all under `/api`, bearer token required):
 Tests script misbehaviour of the lists with `server.faults`, limit their rate
 with `server.rate_limit` and change data mid-sync from `server.on_list_request`
 callbacks. The routes are in `api.py`, the HTTP plumbing in `transport.py`.
+
+Opt-in, for an API that is not quite what the documentation says: HTTPS with a
+private CA or an untrusted certificate (`tls=`, see `tls.py`; `ca_bundle`), a
+`Date` clock apart from the clock that stamps records (`date_clock`), and gzip
+for clients that accept it (`gzip_responses`).
 """
 
 from __future__ import annotations
