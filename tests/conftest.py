@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 import pytest
-from reviewrover_sandbox import EnrollmentStore, SandboxServer
+from reviewrover_sandbox import EnrollmentStore, ForwardProxy, SandboxServer, SandboxTls
 
 from tap_reviewrover import pacing, requester
 from tap_reviewrover.redaction import REDACTOR
@@ -89,6 +89,25 @@ def empty_sandbox() -> Iterator[SandboxServer]:
     """The sandbox API with no enrollments."""
     with SandboxServer(EnrollmentStore(), token=TOKEN) as server:
         yield server
+
+
+@pytest.fixture
+def https_sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+    """The sandbox API over HTTPS, with a certificate from a throwaway private CA.
+
+    Its ``ca_bundle`` is the CA's PEM file, for ``REQUESTS_CA_BUNDLE``.
+    """
+    tls = SandboxTls.private_ca(tmp_path)
+    store = EnrollmentStore.seeded(SEEDED)
+    with SandboxServer(store, token=TOKEN, tls=tls) as server:
+        yield server
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[ForwardProxy]:
+    """A forwarding proxy (CONNECT too) that records each request through it."""
+    with ForwardProxy() as proxy:
+        yield proxy
 
 
 #: Requests in flight in the syncs of a test (see ``each_mode``).

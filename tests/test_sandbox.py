@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
+import tracemalloc
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 import requests
@@ -26,14 +30,20 @@ from reviewrover_sandbox import (
     Clock,
     EnrollmentStore,
     Fault,
+    ForwardProxy,
+    ProxiedRequest,
     ReviewStore,
     SandboxServer,
+    SandboxTls,
+    TieGroups,
     TokenBucket,
     format_timestamp,
+    gzip_bomb,
 )
+from reviewrover_sandbox.compression import accepts_gzip
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 TOKEN = "test-token"  # noqa: S105 - not a secret
@@ -1759,3 +1769,703 @@ def test_command_limits_the_rate_when_asked() -> None:
     assert [r.status_code for r in responses] == [200, 429]
     assert responses[1].headers["RateLimit-Limit"] == "1"
     assert responses[1].headers["Retry-After"] == "1000"
+
+
+# Clocks: the data clock, the Date clock, late-visible changes
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def standing_clock(offset_seconds: float = 0.0) -> Clock:
+    """A clock that stands at START and moves only when its offset does."""
+    return Clock(offset_seconds, source=lambda: START)
+
+
+def standing_store(count: int = 30) -> EnrollmentStore:
+    """Seeded enrollments on a standing clock."""
+    return EnrollmentStore.seeded(count, clock=standing_clock())
+
+
+def date_of(response: requests.Response) -> datetime:
+    """The time in a response's Date header."""
+    return parsedate_to_datetime(response.headers["Date"])
+
+
+def enroll(
+    session: requests.Session, sandbox: SandboxServer, contact_id: str
+) -> dict[str, Any]:
+    """Create an enrollment over HTTP; return the created record."""
+    response = session.post(
+        f"{sandbox.url}/v1/enrollments",
+        data={"campaign_id": "camp_A", "contact_id": contact_id},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 201
+    return cast("dict[str, Any]", response.json())
+
+
+def test_a_clock_with_a_source_moves_only_when_its_offset_does(
+    session: requests.Session,
+) -> None:
+    """A standing clock stamps records and the Date header with its own time."""
+    with SandboxServer(EnrollmentStore(standing_clock()), token=TOKEN) as sandbox:
+        first = list_enrollments(session, sandbox)
+        created = enroll(session, sandbox, "cont_A")
+        sandbox.clock.offset_seconds += 61
+        later = list_enrollments(session, sandbox)
+
+    assert date_of(first) == START
+    assert created["created_at"] == created["updated_at"] == "2026-03-01T12:00:00Z"
+    assert date_of(later) == START + timedelta(seconds=61)
+
+
+def test_the_date_clock_can_be_set_apart_from_the_data_clock(
+    session: requests.Session,
+) -> None:
+    """Date runs 90 s ahead of the data, then agrees; a fast API clock moves both."""
+    with SandboxServer(EnrollmentStore(standing_clock()), token=TOKEN) as sandbox:
+        sandbox.date_clock = standing_clock(90)
+        ahead = list_enrollments(session, sandbox)
+        stamped_meanwhile = enroll(session, sandbox, "cont_A")
+        sandbox.date_clock.offset_seconds = 0
+        agreeing = list_enrollments(session, sandbox)
+        sandbox.date_clock = None  # the Date header follows the data clock again
+        sandbox.clock.offset_seconds = 120  # the whole API 120 s fast, one run
+        fast = list_enrollments(session, sandbox)
+        stamped_fast = enroll(session, sandbox, "cont_B")
+        sandbox.clock.offset_seconds = 0  # corrected
+        corrected = list_enrollments(session, sandbox)
+
+    assert date_of(ahead) == START + timedelta(seconds=90)
+    assert stamped_meanwhile["updated_at"] == "2026-03-01T12:00:00Z"
+    assert date_of(agreeing) == START
+    assert date_of(fast) == START + timedelta(seconds=120)
+    assert stamped_fast["updated_at"] == "2026-03-01T12:02:00Z"
+    assert date_of(corrected) == START
+
+
+def test_a_late_update_shows_only_once_its_lag_has_passed(
+    session: requests.Session,
+) -> None:
+    """An update stamped now is listed (and retrieved) as before until the lag ends."""
+    store = EnrollmentStore.seeded(30, clock=standing_clock())
+    target = store.all_records()[12]
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        promised = store.update_late(
+            target["id"], 120, completed=not target["completed"]
+        )
+        hidden = all_pages(session, sandbox, limit=100)
+        retrieved = session.get(
+            f"{sandbox.url}/v1/enrollments/{target['id']}", timeout=TIMEOUT
+        )
+        sandbox.clock.offset_seconds = 119
+        still_hidden = all_pages(session, sandbox, limit=100)
+        sandbox.clock.offset_seconds = 120
+        shown = all_pages(session, sandbox, limit=100)
+
+    assert promised["updated_at"] == "2026-03-01T12:00:00Z"
+    assert promised["completed"] is not target["completed"]
+    assert target in hidden
+    assert retrieved.json() == target
+    assert target in still_hidden
+    assert promised in shown
+    assert target not in shown
+    assert store.late_changes == 0
+
+
+# Ties: records created in the same second
+
+TIE_PAGE = 10
+
+
+def tie_store(count: int = 200, seed: int = 5) -> EnrollmentStore:
+    """Enrollments, a third in tie groups, one group across every edge of 10."""
+    ties = TieGroups(share=0.3, largest=4, page_size=TIE_PAGE)
+    return EnrollmentStore.seeded(count, seed=seed, ties=ties)
+
+
+def test_seeded_tie_groups_straddle_every_page_edge(
+    session: requests.Session,
+) -> None:
+    """Each page's last record shares its second with the next page's first."""
+    with SandboxServer(tie_store(), token=TOKEN) as sandbox:
+        pages = [
+            list_enrollments(session, sandbox, page=page, limit=TIE_PAGE).json()
+            for page in range(1, 21)
+        ]
+
+    created = [[r["created_at"] for r in page["enrollments"]] for page in pages]
+    assert all(len(page) == TIE_PAGE for page in created)
+    assert all(
+        earlier[-1] == later[0] for earlier, later in itertools.pairwise(created)
+    )
+    seconds = Counter(second for page in created for second in page)
+    tied = sum(n for n in seconds.values() if n > 1)
+    assert tied >= 0.3 * 200
+
+
+def test_tie_seeding_is_deterministic_and_changes_only_creation_times() -> None:
+    """The same seed gives the same ties; ids, campaigns, contacts stay as without."""
+    plain = EnrollmentStore.seeded(200, seed=5).all_records()
+    tied = tie_store().all_records()
+
+    assert tie_store().all_records() == tied
+    assert tie_store(seed=6).all_records() != tied
+    assert [
+        (r["id"], r["campaign_id"], r["contact_id"], r["completed"]) for r in tied
+    ] == [(r["id"], r["campaign_id"], r["contact_id"], r["completed"]) for r in plain]
+    assert [r["created_at"] for r in tied] != [r["created_at"] for r in plain]
+
+
+def test_tie_groups_reject_values_out_of_range() -> None:
+    """The share is 0 to 1, groups hold 2 or more, pages 1 or more."""
+    with pytest.raises(ValueError, match="share"):
+        TieGroups(share=1.5)
+    with pytest.raises(ValueError, match="largest"):
+        TieGroups(largest=1)
+    with pytest.raises(ValueError, match="page_size"):
+        TieGroups(page_size=0)
+
+
+def test_reshuffled_ties_come_in_a_new_order_on_every_request(
+    session: requests.Session,
+) -> None:
+    """The same page, asked again, orders its ties anew; nothing else moves."""
+    with SandboxServer(tie_store(count=100), token=TOKEN) as sandbox:
+        stable = list_enrollments(session, sandbox, limit=100).json()["enrollments"]
+        sandbox.faults.tie_shuffle_seed = 1
+        answers = [
+            list_enrollments(session, sandbox, limit=100).json()["enrollments"]
+            for _ in range(4)
+        ]
+
+    orders = {tuple(ids(answer)) for answer in answers}
+    assert len(orders) == 4
+    seconds = Counter(record["created_at"] for record in stable)
+    for answer in answers:
+        assert sorted(ids(answer)) == sorted(ids(stable))
+        assert [r["created_at"] for r in answer] == [r["created_at"] for r in stable]
+        for record, stable_record in zip(answer, stable, strict=True):
+            if seconds[record["created_at"]] == 1:  # not a tie: same place
+                assert record == stable_record
+
+
+def test_reshuffled_ties_at_page_edges_repeat_and_skip_records(
+    session: requests.Session,
+) -> None:
+    """Walking the pages, some record comes twice and another never; clear() ends it."""
+    with SandboxServer(tie_store(), token=TOKEN) as sandbox:
+        sandbox.faults.tie_shuffle_seed = 1
+        walked = ids(all_pages(session, sandbox, limit=TIE_PAGE))
+        sandbox.faults.clear()
+        walked_after_clear = ids(all_pages(session, sandbox, limit=TIE_PAGE))
+
+    assert len(walked) == 200
+    assert max(Counter(walked).values()) > 1
+    assert set(walked) != set(range(1, 201))
+    assert walked_after_clear == list(range(200, 0, -1))
+
+
+# Rate-limit headers on normal answers
+
+RESET_AT = int(START.timestamp()) + 3600
+
+
+@pytest.mark.parametrize(
+    ("x_reset", "x_value"),
+    [
+        ("delay", "3600"),
+        ("epoch", str(RESET_AT)),
+        ("epoch_ms", str(RESET_AT * 1000)),
+    ],
+)
+def test_rate_limit_header_fault_tells_the_reset_in_each_form(
+    session: requests.Session,
+    x_reset: Literal["delay", "epoch", "epoch_ms"],
+    x_value: str,
+) -> None:
+    """Every answer says 0 left; X-RateLimit-Reset as a delay, epoch s or ms."""
+    with SandboxServer(standing_store(), token=TOKEN) as sandbox:
+        normal = all_pages(session, sandbox, limit=10)
+        fault = Fault.rate_limit_headers(0, 3600, x_reset=x_reset)
+        sandbox.faults.add(fault, times=None)
+        answers = [
+            list_enrollments(session, sandbox, page=page, limit=10)
+            for page in (1, 2, 3)
+        ]
+
+    assert [r.json()["enrollments"] for r in answers] == [
+        normal[0:10],
+        normal[10:20],
+        normal[20:30],
+    ]
+    for answer in answers:
+        assert answer.headers["RateLimit-Remaining"] == "0"
+        assert answer.headers["RateLimit-Reset"] == "3600"
+        assert answer.headers["X-RateLimit-Remaining"] == "0"
+        assert answer.headers["X-RateLimit-Reset"] == x_value
+
+
+def test_rate_limit_headers_on_a_chosen_page_in_one_spelling(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Only page 2 carries them, and only the X- family when asked."""
+    fault = Fault.rate_limit_headers(5, 30, spellings=("X-RateLimit",))
+    sandbox.faults.add(fault, page=2, times=None)
+
+    answers = {p: list_enrollments(session, sandbox, page=p) for p in (1, 2, 3)}
+
+    assert answers[2].headers["X-RateLimit-Remaining"] == "5"
+    assert answers[2].headers["X-RateLimit-Reset"] == "30"
+    assert "RateLimit-Remaining" not in answers[2].headers
+    for page in (1, 3):
+        assert not any("ratelimit" in name.lower() for name in answers[page].headers)
+
+
+def test_rate_limit_header_fault_refuses_unknown_forms() -> None:
+    """Only the three reset forms and the two spellings exist."""
+    with pytest.raises(ValueError, match="x_reset"):
+        Fault.rate_limit_headers(0, 1, x_reset="iso")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="spellings"):
+        Fault.rate_limit_headers(0, 1, spellings=("Rate-Limit",))  # type: ignore[arg-type]
+
+
+# Campaigns: deleted, and a filter the API ignores
+
+
+def test_a_deleted_campaign_lists_as_404_campaign_not_found(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Its enrollments are gone and its list answers the API's 404; unknown ids 200."""
+    campaign = sandbox.store.all_records()[0]["campaign_id"]
+    enrolled = [r for r in sandbox.store.all_records() if r["campaign_id"] == campaign]
+
+    removed = sandbox.store.delete_campaign(campaign)
+    deleted = list_enrollments(session, sandbox, campaign_id=campaign)
+    unknown = list_enrollments(session, sandbox, campaign_id="camp_neverExisted00")
+    everything = all_pages(session, sandbox, limit=100)
+
+    assert removed == len(enrolled) > 0
+    assert deleted.status_code == 404
+    assert deleted.json() == {
+        "error": {"type": "not_found", "message": "Campaign not found"}
+    }
+    assert unknown.status_code == 200
+    assert unknown.json()["enrollments"] == []
+    assert len(everything) == SEEDED - len(enrolled)
+    assert campaign not in {record["campaign_id"] for record in everything}
+    assert sandbox.store.deleted_campaign_ids == {campaign}
+
+
+def test_ignored_campaign_filter_answers_every_campaign_until_cleared(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The filter is dropped (others still apply); clear() restores it."""
+    campaign = sandbox.store.all_records()[0]["campaign_id"]
+    sandbox.faults.ignore_campaign_filter = True
+
+    ignored = all_pages(session, sandbox, campaign_id=campaign, limit=100)
+    still_completed = all_pages(
+        session, sandbox, campaign_id=campaign, completed="true", limit=100
+    )
+    sandbox.faults.clear()
+    honoured = all_pages(session, sandbox, campaign_id=campaign, limit=100)
+
+    assert ignored == sandbox.store.all_records()
+    assert len({record["campaign_id"] for record in ignored}) > 1
+    assert still_completed == [r for r in ignored if r["completed"]]
+    assert honoured
+    assert {record["campaign_id"] for record in honoured} == {campaign}
+
+
+# Gzip: honest on request, and a bomb
+
+MIB = 2**20
+
+
+def expanded_size(compressed: bytes, prefix: bytes) -> int:
+    """Decompress a gzip body a megabyte at a time: `prefix`, then only spaces."""
+    decompressor = zlib.decompressobj(wbits=31)
+    size, pending = 0, compressed
+    while pending:
+        piece = decompressor.decompress(pending, MIB)
+        pending = decompressor.unconsumed_tail
+        if size == 0:  # the first megabyte starts with the prefix
+            assert piece.startswith(prefix)
+            piece, size = piece[len(prefix) :], len(prefix)
+        assert not piece.strip(b" ")
+        size += len(piece)
+    assert decompressor.eof  # the whole member, its CRC and length checked
+    return size
+
+
+def test_gzip_bomb_fault_sends_a_small_body_that_expands_hugely(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """64 MiB expanded travel in under 128 KiB, the normal answer first."""
+    normal = list_enrollments(session, sandbox, page=2).content
+    sandbox.faults.add(Fault.gzip_bomb(64 * MIB))
+
+    with session.get(
+        f"{sandbox.url}/v1/enrollments",
+        params={"page": 2},
+        stream=True,
+        timeout=TIMEOUT,
+    ) as response:
+        compressed = response.raw.read(decode_content=False)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert int(response.headers["Content-Length"]) == len(compressed) < 128 * 1024
+    assert expanded_size(compressed, normal) == 64 * MIB
+
+
+def test_gzip_bomb_expands_to_the_normal_answer_padded_with_spaces(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """A client that decompresses it all reads valid JSON: the normal page."""
+    normal = list_enrollments(session, sandbox).json()
+    sandbox.faults.add(Fault.gzip_bomb(2 * MIB))
+
+    bombed = list_enrollments(session, sandbox)
+
+    assert len(bombed.content) == 2 * MIB
+    assert bombed.json() == normal
+
+
+def test_gzip_bomb_is_built_without_the_expanded_data_in_memory() -> None:
+    """A 1 GiB bomb needs a few MiB of memory and is about a thousandth its size."""
+    tracemalloc.start()
+    try:
+        bomb = gzip_bomb(b'{"enrollments":[]}', 1024 * MIB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert len(bomb) < 2 * MIB
+    assert peak < 16 * MIB
+
+
+def test_gzip_responses_are_opt_in_and_follow_accept_encoding(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Off by default; on, gzip only for a client that accepts it; same JSON."""
+    plain = list_enrollments(session, sandbox)
+    sandbox.gzip_responses = True
+    with session.get(
+        f"{sandbox.url}/v1/enrollments", stream=True, timeout=TIMEOUT
+    ) as response:
+        compressed = response.raw.read(decode_content=False)
+    identity = session.get(
+        f"{sandbox.url}/v1/enrollments",
+        headers={"Accept-Encoding": "identity"},
+        timeout=TIMEOUT,
+    )
+    gzipped = list_enrollments(session, sandbox)
+
+    assert "gzip" in session.headers["Accept-Encoding"]
+    assert "Content-Encoding" not in plain.headers
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert int(response.headers["Content-Length"]) == len(compressed)
+    assert zlib.decompress(compressed, wbits=31) == plain.content
+    assert gzipped.json() == plain.json()
+    assert "Content-Encoding" not in identity.headers
+    assert identity.content == plain.content
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "accepted"),
+    [
+        ("gzip, deflate", True),
+        ("br, GZIP;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0, *", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_decides_gzip(
+    accept_encoding: str,
+    accepted: bool,  # noqa: FBT001
+) -> None:
+    assert accepts_gzip(accept_encoding) is accepted
+
+
+# HTTPS: a private CA, and a certificate nobody trusts
+
+
+def insecure_context() -> ssl.SSLContext:
+    """A client context that checks nothing, to see what the server sends."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def test_https_with_a_private_ca_is_trusted_through_requests_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused without the CA; with REQUESTS_CA_BUNDLE, 127.0.0.1 and localhost work."""
+    tls = SandboxTls.private_ca(tmp_path)
+    store = EnrollmentStore.seeded(SEEDED)
+    with SandboxServer(store, token=TOKEN, tls=tls) as sandbox, requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {TOKEN}"
+        url = f"{sandbox.url}/v1/enrollments"
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY"):
+            s.get(url, timeout=TIMEOUT)
+        assert sandbox.ca_bundle is not None
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sandbox.ca_bundle))
+        by_address = s.get(url, timeout=TIMEOUT)
+        by_name = s.get(url.replace("127.0.0.1", "localhost"), timeout=TIMEOUT)
+
+    assert sandbox.url.startswith("https://127.0.0.1:")
+    assert sandbox.ca_bundle == tmp_path / "sandbox-ca.pem"
+    assert by_address.status_code == by_name.status_code == 200
+    assert by_address.json()["pagination"]["total"] == SEEDED
+
+
+def test_a_certificate_for_another_name_fails_the_hostname_check(
+    tmp_path: Path,
+) -> None:
+    """A trusted CA, but the certificate names another host."""
+    tls = SandboxTls.private_ca(tmp_path, hostnames=("api.example.invalid",))
+    with SandboxServer(EnrollmentStore(), token=TOKEN, tls=tls) as sandbox:
+        bundle = str(sandbox.ca_bundle)
+        with pytest.raises(requests.exceptions.SSLError, match="match"):
+            requests.get(sandbox.url, verify=bundle, timeout=TIMEOUT)
+
+
+def test_an_untrusted_certificate_is_refused_and_the_server_stays_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No bundle trusts it, not even another private CA's; the refusal logs nothing."""
+    other_ca = SandboxTls.private_ca(tmp_path).ca_bundle
+    tls = SandboxTls.untrusted()
+    with SandboxServer(EnrollmentStore.seeded(5), token=TOKEN, tls=tls) as sandbox:
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(sandbox.url, verify=str(other_ca), timeout=TIMEOUT)
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(sandbox.url, timeout=TIMEOUT)
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", sandbox.port, timeout=TIMEOUT, context=insecure_context()
+        )
+        try:
+            connection.request(
+                "GET",
+                "/api/v1/enrollments",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            unchecked = connection.getresponse()
+            body = json.loads(unchecked.read())
+        finally:
+            connection.close()
+
+    assert sandbox.ca_bundle is None
+    assert unchecked.status == 200
+    assert body["pagination"]["total"] == 5
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# A forwarding proxy
+
+
+def through_proxy_only(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Set proxy variables, with no NO_PROXY or lower-case ones in the way."""
+    for name in ("NO_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_proxy_forwards_plain_http_when_http_proxy_says_so(
+    sandbox: SandboxServer,
+    session: requests.Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the variable nothing goes through; with it, each request, counted."""
+    with ForwardProxy() as proxy:
+        through_proxy_only(monkeypatch)
+        direct = list_enrollments(session, sandbox, page=2)
+        counted_before = proxy.request_count
+        through_proxy_only(monkeypatch, HTTP_PROXY=proxy.url)
+        proxied = list_enrollments(session, sandbox, page=2)
+
+    assert counted_before == 0
+    assert proxied.status_code == 200
+    assert proxied.json() == direct.json()
+    assert proxied.headers["Date"]
+    assert proxy.requests == [
+        ProxiedRequest("GET", f"{sandbox.url}/v1/enrollments?page=2")
+    ]
+    assert sandbox.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_proxy_tunnels_https_with_connect(
+    https_sandbox: SandboxServer,
+    forward_proxy: ForwardProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY: one CONNECT to the sandbox, its requests inside the tunnel."""
+    through_proxy_only(monkeypatch, HTTPS_PROXY=forward_proxy.url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_sandbox.ca_bundle))
+    with requests.Session() as own_session:
+        own_session.headers["Authorization"] = f"Bearer {https_sandbox.token}"
+        pages = [
+            list_enrollments(own_session, https_sandbox, page=page, limit=10)
+            for page in (1, 2, 3)
+        ]
+
+    assert [response.status_code for response in pages] == [200, 200, 200]
+    assert forward_proxy.requests == [
+        ProxiedRequest("CONNECT", f"127.0.0.1:{https_sandbox.port}")
+    ]
+    assert [r.query["page"] for r in https_sandbox.requests] == ["1", "2", "3"]
+
+
+def proxy_connect(proxy: ForwardProxy, target: str) -> bytes:
+    """Send CONNECT to the proxy on a raw connection; return the answer's head."""
+    address = ("127.0.0.1", proxy.port)
+    with socket.create_connection(address, timeout=TIMEOUT) as connection:
+        connection.sendall(
+            f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+        )
+        return receive_until(connection, b"\r\n\r\n")
+
+
+def test_proxy_answers_403_off_this_machine_and_502_for_a_dead_origin() -> None:
+    """It never leaves loopback; an origin that is not there is a bad gateway."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_port = unused.getsockname()[1]
+    with ForwardProxy() as proxy:
+        proxies = {"http": proxy.url}
+        elsewhere = requests.get(
+            "http://example.invalid/", proxies=proxies, timeout=TIMEOUT
+        )
+        dead = requests.get(
+            f"http://127.0.0.1:{dead_port}/", proxies=proxies, timeout=TIMEOUT
+        )
+        tunnel_elsewhere = proxy_connect(proxy, "example.invalid:443")
+        tunnel_to_dead = proxy_connect(proxy, f"127.0.0.1:{dead_port}")
+        tunnel_without_port = proxy_connect(proxy, "127.0.0.1:https")
+
+    assert elsewhere.status_code == 403
+    assert dead.status_code == 502
+    assert tunnel_elsewhere.startswith(b"HTTP/1.1 403 ")
+    assert tunnel_to_dead.startswith(b"HTTP/1.1 502 ")
+    assert tunnel_without_port.startswith(b"HTTP/1.1 400 ")
+    assert proxy.request_count == 5
+
+
+# Issue 13's smaller cases, with the faults that already exist
+
+
+@pytest.mark.parametrize("retry_after", [None, "1"])
+def test_status_408_with_or_without_retry_after(
+    sandbox: SandboxServer, session: requests.Session, retry_after: str | None
+) -> None:
+    """A request timeout, then the next request is answered normally."""
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    sandbox.faults.add(Fault.status(408, headers=headers))
+
+    timed_out = list_enrollments(session, sandbox)
+    next_one = list_enrollments(session, sandbox)
+
+    assert timed_out.status_code == 408
+    assert timed_out.headers.get("Retry-After") == retry_after
+    assert timed_out.json()["error"]["message"] == "Request Timeout"
+    assert next_one.status_code == 200
+
+
+def test_a_304_on_a_list_has_no_body_and_the_connection_goes_on(
+    sandbox: SandboxServer,
+) -> None:
+    """No Content-Type, no Content-Length, no bytes: the next answer reads cleanly."""
+    sandbox.faults.add(Fault.raw(304, b"", content_type=None))
+    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        connection.request("GET", "/api/v1/enrollments", headers=headers)
+        not_modified = connection.getresponse()
+        empty = not_modified.read()
+        connection.request("GET", "/api/v1/enrollments?page=2", headers=headers)
+        following = connection.getresponse()
+        page = json.loads(following.read())
+    finally:
+        connection.close()
+
+    assert not_modified.status == 304
+    assert empty == b""
+    assert not_modified.getheader("Content-Length") is None
+    assert not_modified.getheader("Content-Type") is None
+    assert following.status == 200
+    assert page["pagination"]["page"] == 2
+
+
+def first_record(**fields: Any) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """A records transform that changes fields of the page's first record."""
+    return lambda records: [{**records[0], **fields}, *records[1:]]
+
+
+@pytest.mark.parametrize(
+    ("transform", "raw_text"),
+    [
+        (first_record(contact_id="\ud800"), rb'"contact_id":"\ud800"'),
+        (first_record(updated_at="2016-12-31T23:59:60Z"), b'"2016-12-31T23:59:60Z"'),
+        (first_record(contact_id="cont_\x00nul"), rb'"contact_id":"cont_\u0000nul"'),
+        (first_record(id=2**63), b'{"id":9223372036854775808,'),
+    ],
+    ids=["lone-surrogate", "leap-second", "nul", "id-2**63"],
+)
+def test_records_fault_sends_values_a_target_may_refuse(
+    sandbox: SandboxServer,
+    session: requests.Session,
+    transform: Callable[[list[dict[str, Any]]], list[Any]],
+    raw_text: bytes,
+) -> None:
+    """The value arrives exactly so in the JSON text; the other records are intact."""
+    normal = list_enrollments(session, sandbox).json()["enrollments"]
+    sandbox.faults.add(Fault.records(transform))
+
+    answer = list_enrollments(session, sandbox)
+
+    assert raw_text in answer.content
+    assert answer.json()["enrollments"][1:] == normal[1:]
+
+
+def test_records_fault_sends_an_id_twice_in_one_page(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """The page keeps its length; its second record is lost behind the first's copy."""
+    sandbox.faults.add(Fault.records(lambda rs: [rs[0], rs[0], *rs[2:]]))
+
+    page = list_enrollments(session, sandbox).json()
+
+    page_ids = ids(page["enrollments"])
+    assert len(page_ids) == 25
+    assert page_ids[0] == page_ids[1]
+    assert len(set(page_ids)) == 24
+    assert page["pagination"]["total"] == SEEDED
+
+
+def test_records_fault_sends_a_stale_copy_on_a_later_page(
+    sandbox: SandboxServer, session: requests.Session
+) -> None:
+    """Page 2 ends with an older version of a record page 1 already served."""
+    fresh = sandbox.store.all_records()[0]
+    stale = {
+        **fresh,
+        "completed": not fresh["completed"],
+        "updated_at": "2024-01-01T00:00:00Z",
+    }
+    sandbox.faults.add(Fault.records(lambda rs: [*rs[:-1], stale]), page=2)
+
+    walked = all_pages(session, sandbox)
+
+    copies = [record for record in walked if record["id"] == fresh["id"]]
+    assert copies == [fresh, stale]
+    assert walked.index(fresh) < 25 <= walked.index(stale)
+    assert stale["updated_at"] < fresh["updated_at"]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reviewrover_sandbox.ratelimit import TokenBucket
-from reviewrover_sandbox.records import Clock
 from reviewrover_sandbox.reviews import ReviewStore
 from reviewrover_sandbox.server import (
     DEFAULT_REVIEW_COUNT,
@@ -29,6 +28,7 @@ from reviewrover_sandbox.server import (
     SandboxServer,
 )
 from reviewrover_sandbox.store import EnrollmentStore
+from reviewrover_sandbox.timestamps import Clock
 
 if TYPE_CHECKING:
     from types import FrameType

@@ -1,95 +1,43 @@
-"""Scripted misbehaviour of the sandbox's list endpoints.
+r"""Scripted misbehaviour of the sandbox's list endpoints: what one fault does.
 
-A test queues faults before or while a sync runs::
+A test queues faults on `sandbox.faults` (a `FaultPlan`, see `plan.py`)::
 
     sandbox.faults.add(Fault.status(429, headers={"Retry-After": "2"}), times=2)
     sandbox.faults.add(Fault.drop(), page=3)
-    sandbox.faults.add(Fault.date(76 * 365 * 86_400), times=None)  # until clear()
-    sandbox.faults.add(Fault.short(3), page=2, path="reviews")
-    sandbox.faults.latency_seconds = 0.05  # every request, until reset
-    sandbox.faults.limit_cap = 50  # pages of at most 50 records, until reset
-
-Each queued fault answers the next `times` list requests whose `page` matches
-(any page when `page` is None) on its list (any list when `path` is None), then
-it is used up; with `times=None` it answers every matching request until
-`clear()`. When several queued faults match a request, the first queued with a
-count answers it, else the first queued persistent one: a counted fault
-interrupts a persistent lie for its requests.
 
 Faults that replace the response (`status`, `html`, `drop`, `not_json`, `echo`,
 `raw`, `redirect`) answer before authentication, as a proxy in front of the
 API would. The others alter the normal answer, so it is only sent to an
 authenticated, valid request; `date` shifts the `Date` of whatever is sent.
+The kinds are listed in `kinds.py`.
+
+For issue 13's hostile API: `rate_limit_headers` (what is left and when it
+resets, `X-RateLimit-Reset` as a delay, epoch seconds or epoch milliseconds)
+and `gzip_bomb` (a small gzip body that expands to gigabytes). Bad values in
+single records go through `records`, e.g. a lone surrogate `"\ud800"`, a NUL
+`"\u0000"`, a leap second `23:59:60Z`, an id of 2**63, an id twice in a page
+or a stale copy on a later page; `raw(304, b"", content_type=None)` answers a
+list with 304 and no body, `status(408)` is a request timeout.
 """
 
 from __future__ import annotations
 
-import enum
 import json
-import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Any
+
+from reviewrover_sandbox.kinds import REPLACING_KINDS, FaultKind
+from reviewrover_sandbox.ratelimit import (
+    RATE_LIMIT_SPELLINGS,
+    RESET_FORMS,
+    RateLimitSpelling,
+    ResetForm,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     RecordsTransform = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-
-ListName = Literal["enrollments", "reviews"]
-"""The lists the sandbox serves, by the last part of their path."""
-LIST_NAMES: tuple[ListName, ...] = get_args(ListName)
-
-LimitCapMode = Literal["declared", "silent", "silent_gaps"]
-"""How a server-wide page-size cap shows; see `FaultPlan.limit_cap`."""
-LIMIT_CAP_MODES: tuple[LimitCapMode, ...] = get_args(LimitCapMode)
-
-
-class FaultKind(enum.Enum):
-    """How a faulty response misbehaves."""
-
-    STATUS = "status"
-    """An HTTP error status with a JSON body."""
-    HTML = "html"
-    """An HTTP error status with an HTML page, as a proxy in front would send."""
-    SLOW = "slow"
-    """A normal answer, after a delay."""
-    DROP = "drop"
-    """The connection is closed without any response."""
-    TRUNCATE = "truncate"
-    """Status 200 and the full Content-Length, but only half of the body."""
-    NOT_JSON = "not_json"
-    """Status 200 and a JSON Content-Type, but a body that is not JSON."""
-    SHORT = "short"
-    """The page's records cut to the first few; pagination untouched."""
-    PAGINATION = "pagination"
-    """Fields of the `pagination` object overridden or removed."""
-    SERVE_PAGE = "serve_page"
-    """Another page's records under the requested page's pagination."""
-    RECORDS = "records"
-    """The page's records rewritten by a function."""
-    DATE = "date"
-    """The `Date` header off the API clock by an offset."""
-    ECHO = "echo"
-    """An error whose body quotes the request, Authorization header included."""
-    DRIP = "drip"
-    """A normal response sent one byte at a time."""
-    RAW = "raw"
-    """Exactly the given status, body and headers."""
-    REDIRECT = "redirect"
-    """A redirect to the given location."""
-
-
-_REPLACING_KINDS = frozenset(
-    {
-        FaultKind.STATUS,
-        FaultKind.HTML,
-        FaultKind.DROP,
-        FaultKind.NOT_JSON,
-        FaultKind.ECHO,
-        FaultKind.RAW,
-        FaultKind.REDIRECT,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -102,15 +50,20 @@ class Fault:
         body: JSON body of a STATUS fault; None for an API-style error.
         headers: Extra response headers of STATUS, ECHO and RAW faults.
         seconds: The delay of SLOW, the pause after each byte of DRIP, the
-            offset of DATE.
+            offset of DATE, the time to the reset of RATE_LIMIT_HEADERS.
         keep: How many records a SHORT fault keeps.
         overrides: Field overrides of a PAGINATION fault; None removes one.
         page_number: The page whose records a SERVE_PAGE fault serves.
         transform: The function a RECORDS fault passes the records through.
         content: The body of a RAW fault.
-        content_type: The `Content-Type` of a RAW fault.
+        content_type: The `Content-Type` of a RAW fault; None sends none.
         location: The `Location` of a REDIRECT fault.
         headers_too: Whether a DRIP fault drips the status line and headers too.
+        remaining: The requests left that RATE_LIMIT_HEADERS announces.
+        reset_form: How RATE_LIMIT_HEADERS writes `X-RateLimit-Reset`.
+        spellings: Which headers RATE_LIMIT_HEADERS sends: "RateLimit",
+            "X-RateLimit" or both.
+        expanded_bytes: The size a GZIP_BOMB's body expands to.
     """
 
     kind: FaultKind
@@ -123,14 +76,18 @@ class Fault:
     page_number: int = 1
     transform: RecordsTransform | None = None
     content: bytes = b""
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"
     location: str = ""
     headers_too: bool = False
+    remaining: int = 0
+    reset_form: ResetForm = "delay"
+    spellings: tuple[RateLimitSpelling, ...] = ()
+    expanded_bytes: int = 0
 
     @property
     def replaces_response(self) -> bool:
         """Whether the fault answers instead of the API (before authentication)."""
-        return self.kind in _REPLACING_KINDS
+        return self.kind in REPLACING_KINDS
 
     @classmethod
     def status(
@@ -335,7 +292,7 @@ class Fault:
         cls,
         code: int,
         body: bytes,
-        content_type: str = "application/json",
+        content_type: str | None = "application/json",
         headers: dict[str, str] | None = None,
     ) -> Fault:
         """Answer exactly this: e.g. JSON nested 1,000 deep, or non-UTF-8 bytes.
@@ -343,7 +300,9 @@ class Fault:
         Args:
             code: The status.
             body: The body bytes.
-            content_type: The `Content-Type`.
+            content_type: The `Content-Type`; None sends none, as for
+                `raw(304, b"", content_type=None)`: a list answered "not
+                modified", without a body (or a `Content-Length`).
             headers: Extra headers.
 
         Returns:
@@ -370,6 +329,70 @@ class Fault:
         """
         return cls(FaultKind.REDIRECT, code=code, location=location)
 
+    @classmethod
+    def rate_limit_headers(
+        cls,
+        remaining: int,
+        reset_seconds: float,
+        *,
+        x_reset: ResetForm = "delay",
+        spellings: tuple[RateLimitSpelling, ...] = RATE_LIMIT_SPELLINGS,
+    ) -> Fault:
+        """Answer normally, with headers saying how many requests are left.
+
+        `RateLimit-Remaining` and `RateLimit-Reset` (seconds to wait, as the
+        IETF draft has it), and `X-RateLimit-Remaining` and `X-RateLimit-Reset`
+        with the reset as `x_reset` says: "delay" (seconds to wait), "epoch"
+        (Unix seconds) or "epoch_ms" (Unix milliseconds), reckoned on the
+        sandbox's date clock when the answer is sent. For example the hour-long
+        wait on every answer::
+
+            sandbox.faults.add(Fault.rate_limit_headers(0, 3600), times=None)
+
+        Args:
+            remaining: The requests left, e.g. 0.
+            reset_seconds: The time until the limit resets, in seconds.
+            x_reset: The form of `X-RateLimit-Reset`.
+            spellings: The headers to send: ("RateLimit",), ("X-RateLimit",)
+                or both (the default).
+
+        Returns:
+            The fault.
+
+        Raises:
+            ValueError: `x_reset` or a spelling is not one of the known ones.
+        """
+        if x_reset not in RESET_FORMS:
+            msg = f"x_reset must be one of {RESET_FORMS}"
+            raise ValueError(msg)
+        if not set(spellings) <= set(RATE_LIMIT_SPELLINGS):
+            msg = f"spellings must be some of {RATE_LIMIT_SPELLINGS}"
+            raise ValueError(msg)
+        return cls(
+            FaultKind.RATE_LIMIT_HEADERS,
+            seconds=reset_seconds,
+            remaining=remaining,
+            reset_form=x_reset,
+            spellings=tuple(spellings),
+        )
+
+    @classmethod
+    def gzip_bomb(cls, expanded_bytes: int) -> Fault:
+        """Answer 200 with `Content-Encoding: gzip`: a small body that expands hugely.
+
+        The expanded body is the normal answer followed by spaces up to
+        `expanded_bytes` (still valid JSON); 2 GiB take about 2 MB on the
+        wire. Whatever the request's `Accept-Encoding` says.
+
+        Args:
+            expanded_bytes: The size the body expands to, e.g. `2 * 2**30`
+                (at least the normal answer's size).
+
+        Returns:
+            The fault.
+        """
+        return cls(FaultKind.GZIP_BOMB, expanded_bytes=expanded_bytes)
+
     def alter_listing(
         self, items_json: bytes, pagination: dict[str, Any]
     ) -> tuple[bytes, dict[str, Any]]:
@@ -395,182 +418,3 @@ class Fault:
 
 def _json_bytes(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
-
-
-class PageWindow(NamedTuple):
-    """Which records a list request gets, and the page size it is told."""
-
-    offset: int
-    """How many records of the listing come before the page's first."""
-    size: int
-    """How many records the page holds at most."""
-    reported_limit: int
-    """The `pagination.limit` of the answer; `total_pages` is derived from it."""
-
-
-def page_window(
-    page: int, limit: int, cap: int | None, mode: LimitCapMode
-) -> PageWindow:
-    """Decide a page's records under a server-wide page-size cap.
-
-    With a cap C and a requested limit L > C: "declared" serves pages of C and
-    says so; "silent" serves pages of C (offsets in steps of C) but reports L;
-    "silent_gaps" steps offsets by L but serves only C records a page, so
-    records between pages are never served, and reports L.
-
-    Args:
-        page: The requested page, from 1.
-        limit: The requested page size.
-        cap: The cap; None for none.
-        mode: How the cap shows.
-
-    Returns:
-        The window.
-    """
-    if cap is None or limit <= cap:
-        return PageWindow((page - 1) * limit, limit, limit)
-    if mode == "declared":
-        return PageWindow((page - 1) * cap, cap, cap)
-    if mode == "silent":
-        return PageWindow((page - 1) * cap, cap, limit)
-    return PageWindow((page - 1) * limit, cap, limit)
-
-
-@dataclass
-class _Scheduled:
-    fault: Fault
-    remaining: int | None  # None: every matching request, until clear()
-    page: int | None
-    path: ListName | None
-
-    def matches(self, page: int, path: ListName) -> bool:
-        return self.page in {None, page} and self.path in {None, path}
-
-
-class FaultPlan:
-    """Thread-safe queue of faults for the list endpoints, plus server-wide quirks.
-
-    Attributes:
-        latency_seconds: Delay added to every request (any endpoint); 0 for none.
-    """
-
-    def __init__(self) -> None:
-        """Create an empty plan."""
-        self.latency_seconds = 0.0
-        self._limit_cap: int | None = None
-        self._limit_cap_mode: LimitCapMode = "declared"
-        self._lock = threading.Lock()
-        self._queue: list[_Scheduled] = []
-
-    @property
-    def limit_cap(self) -> int | None:
-        """The most records any page holds, whatever `limit` asks; None: no cap.
-
-        A request with `limit` at or under the cap is served normally; above
-        it, `limit_cap_mode` decides what is served and said.
-        """
-        return self._limit_cap
-
-    @limit_cap.setter
-    def limit_cap(self, cap: int | None) -> None:
-        if cap is not None and cap < 1:
-            msg = "limit_cap must be at least 1, or None"
-            raise ValueError(msg)
-        self._limit_cap = cap
-
-    @property
-    def limit_cap_mode(self) -> LimitCapMode:
-        """How the cap shows: "declared", "silent" or "silent_gaps".
-
-        See `page_window`; "declared" by default.
-        """
-        return self._limit_cap_mode
-
-    @limit_cap_mode.setter
-    def limit_cap_mode(self, mode: LimitCapMode) -> None:
-        if mode not in LIMIT_CAP_MODES:
-            msg = f"limit_cap_mode must be one of {LIMIT_CAP_MODES}"
-            raise ValueError(msg)
-        self._limit_cap_mode = mode
-
-    def window(self, page: int, limit: int) -> PageWindow:
-        """Decide a page's records under the current cap.
-
-        Args:
-            page: The page, from 1.
-            limit: The requested page size.
-
-        Returns:
-            The window.
-        """
-        return page_window(page, limit, self._limit_cap, self._limit_cap_mode)
-
-    def add(
-        self,
-        fault: Fault,
-        *,
-        times: int | None = 1,
-        page: int | None = None,
-        path: ListName | None = None,
-    ) -> None:
-        """Queue a fault for the next `times` matching list requests.
-
-        Args:
-            fault: What goes wrong.
-            times: How many matching requests it answers; None for every one
-                until `clear()`.
-            page: Only requests for this page number match; None: any page.
-            path: Only requests of this list ("enrollments" or "reviews")
-                match; None: any list.
-
-        Raises:
-            ValueError: `times` is less than 1, or `path` is not a list.
-        """
-        if times is not None and times < 1:
-            msg = "times must be at least 1, or None"
-            raise ValueError(msg)
-        if path is not None and path not in LIST_NAMES:
-            msg = f"path must be one of {LIST_NAMES}, or None"
-            raise ValueError(msg)
-        with self._lock:
-            self._queue.append(_Scheduled(fault, times, page, path))
-
-    def take(self, page: int, path: ListName = "enrollments") -> Fault | None:
-        """Use up one match of the fault that answers a list request.
-
-        The server calls this once per list request.
-
-        Args:
-            page: The requested page number.
-            path: The list requested.
-
-        Returns:
-            The fault to apply, or None to answer normally.
-        """
-        with self._lock:
-            matching = [s for s in self._queue if s.matches(page, path)]
-            counted = [s for s in matching if s.remaining is not None]
-            if not matching:
-                return None
-            chosen = (counted or matching)[0]
-            if chosen.remaining is not None:
-                chosen.remaining -= 1
-                if chosen.remaining == 0:
-                    self._queue.remove(chosen)
-            return chosen.fault
-
-    def pending(self) -> int:
-        """Return how many faulty responses are still queued (over counted faults).
-
-        Persistent faults (`times=None`) are not counted.
-        """
-        with self._lock:
-            return sum(s.remaining for s in self._queue if s.remaining is not None)
-
-    def clear(self) -> None:
-        """Drop all queued faults; reset the latency to 0 and remove the cap."""
-        with self._lock:
-            self._queue.clear()
-            self.latency_seconds = 0.0
-            self._limit_cap = None
-            self._limit_cap_mode = "declared"

@@ -1,10 +1,14 @@
-"""A server-wide token bucket in front of the sandbox's lists.
+"""A server-wide token bucket in front of the sandbox's lists, and rate-limit headers.
 
     sandbox.rate_limit = TokenBucket(rate=20.0, burst=5, headers=True)
 
 The bucket holds up to `burst` tokens and gains `rate` tokens a second. Each
 list request takes one; a request that finds none is answered 429 with
 `Retry-After`. The clock is injectable, so tests step time instead of sleeping.
+
+`rate_limit_headers` renders the headers a `Fault.rate_limit_headers` adds to
+normal answers, whatever the bucket says: `X-RateLimit-Reset` as a delay, as
+epoch seconds or as epoch milliseconds, as different APIs send it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,57 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
+
+ResetForm = Literal["delay", "epoch", "epoch_ms"]
+"""How `X-RateLimit-Reset` tells the reset: seconds to wait, Unix s or ms."""
+RESET_FORMS: tuple[ResetForm, ...] = get_args(ResetForm)
+
+RateLimitSpelling = Literal["RateLimit", "X-RateLimit"]
+"""The two families of rate-limit headers: the IETF draft's and the older one."""
+RATE_LIMIT_SPELLINGS: tuple[RateLimitSpelling, ...] = get_args(RateLimitSpelling)
+
+_MILLISECONDS = 1000
+
+
+def rate_limit_headers(
+    *,
+    remaining: int,
+    reset_seconds: float,
+    now: datetime,
+    x_reset: ResetForm = "delay",
+    spellings: tuple[RateLimitSpelling, ...] = RATE_LIMIT_SPELLINGS,
+) -> dict[str, str]:
+    """Render `*-Remaining` and `*-Reset` headers.
+
+    Args:
+        remaining: The requests left.
+        reset_seconds: Seconds until the limit resets.
+        now: The server's time, for the epoch forms.
+        x_reset: How `X-RateLimit-Reset` tells the reset; `RateLimit-Reset`
+            is always the delay.
+        spellings: Which families of headers to send.
+
+    Returns:
+        The headers.
+    """
+    delay = f"{reset_seconds:g}"
+    reset_at = now.timestamp() + reset_seconds
+    x_values = {
+        "delay": delay,
+        "epoch": str(math.floor(reset_at)),
+        "epoch_ms": str(math.floor(reset_at * _MILLISECONDS)),
+    }
+    headers: dict[str, str] = {}
+    for spelling in spellings:
+        headers[f"{spelling}-Remaining"] = str(remaining)
+        reset = x_values[x_reset] if spelling == "X-RateLimit" else delay
+        headers[f"{spelling}-Reset"] = reset
+    return headers
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,22 @@ O(1). Each record's JSON is rendered the first time it is served and cached
 until the record changes, so a page is a join of cached bytes. Subclasses name
 their fields (`EnrollmentStore`, `ReviewStore`) and add what is particular to
 them: seeding, creation rules, filters.
+
+Opt-in misbehaviour of the data itself: `update_late` makes a change that reads
+see only after a lag (replica lag, a long transaction), and `window` can order
+records that share a creation second at random, afresh on every call (`ties.py`).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import os
-import tempfile
 import threading
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from reviewrover_sandbox.ties import newest_first
+from reviewrover_sandbox.timestamps import Clock, format_timestamp, timestamp_text
 
 if TYPE_CHECKING:
     import random
@@ -26,43 +30,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-SEED_FIRST_CREATED = datetime(2024, 1, 1, tzinfo=timezone.utc)
-SEED_LAST_CREATED = datetime(2025, 6, 30, 23, 59, 59, tzinfo=timezone.utc)
-SEED_TIME = datetime(2025, 7, 1, tzinfo=timezone.utc)
-"""Seeded data looks as if it was captured at this instant: nothing is later."""
-
-_ALPHANUMERICS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_ID_SUFFIX_LENGTH = 17
-_EPOCH = date(1970, 1, 1)
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 Filters = tuple[tuple[str, object], ...]
 """A listing's filters as (field, wanted value) pairs, sorted; empty: none."""
-
-
-class Clock:
-    """The API server's clock: real UTC time shifted by a settable offset.
-
-    Tests set `offset_seconds` (at any time) to simulate an API clock that is
-    ahead of (positive) or behind (negative) the tap's host.
-    """
-
-    def __init__(self, offset_seconds: float = 0.0) -> None:
-        """Create a clock.
-
-        Args:
-            offset_seconds: Seconds added to the real UTC time.
-        """
-        self.offset_seconds = offset_seconds
-
-    def now(self) -> datetime:
-        """Return the current API time.
-
-        Returns:
-            An aware UTC datetime.
-        """
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset_seconds)
 
 
 class Page(NamedTuple):
@@ -72,83 +43,6 @@ class Page(NamedTuple):
     """The page's records as a JSON array, ready to embed in a response."""
     total: int
     """How many records match the listing's filters, over all pages."""
-
-
-def format_timestamp(moment: datetime) -> str:
-    """Render a datetime the way the API does: UTC, whole seconds, `Z` suffix.
-
-    Args:
-        moment: An aware datetime.
-
-    Returns:
-        A string like `2025-02-17T02:00:34Z`.
-    """
-    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
-
-
-def timestamp_text(value: datetime | str) -> str:
-    """Return an API timestamp: datetimes are formatted, strings kept as given.
-
-    Args:
-        value: An aware datetime or an API-formatted string.
-    """
-    return format_timestamp(value) if isinstance(value, datetime) else value
-
-
-def random_ids(rng: random.Random, prefix: str, count: int) -> list[str]:
-    """Return `count` ids like `camp_Kd93lftgZXGRbxqoj`, from one random draw.
-
-    Args:
-        rng: The source of randomness.
-        prefix: What each id starts with, e.g. `camp_`.
-        count: How many ids.
-    """
-    alphabet = (_ALPHANUMERICS * 5)[:256].encode()  # byte -> character, cheaply
-    table = bytes.maketrans(bytes(range(256)), alphabet)
-    text = rng.randbytes(count * _ID_SUFFIX_LENGTH).translate(table).decode()
-    return [
-        prefix + text[start : start + _ID_SUFFIX_LENGTH]
-        for start in range(0, len(text), _ID_SUFFIX_LENGTH)
-    ]
-
-
-def seed_creation_seconds(count: int, rng: random.Random) -> list[int]:
-    """Draw `count` sorted epoch seconds between the first and last seed creation.
-
-    Args:
-        count: How many.
-        rng: The source of randomness.
-    """
-    first = int(SEED_FIRST_CREATED.timestamp())
-    span = int(SEED_LAST_CREATED.timestamp()) - first + 1
-    draw = rng.random
-    return sorted(first + int(draw() * span) for _ in range(count))
-
-
-class TimestampFormatter:
-    """Formats epoch seconds quickly, caching the text of each day and second."""
-
-    def __init__(self) -> None:
-        """Create a formatter with empty caches."""
-        self._days: dict[int, str] = {}
-        self._times: dict[int, str] = {}
-
-    def __call__(self, epoch_seconds: int) -> str:
-        """Return the API timestamp of `epoch_seconds`.
-
-        Args:
-            epoch_seconds: Seconds since 1970-01-01 UTC.
-        """
-        day, second = divmod(epoch_seconds, 86_400)
-        date_text = self._days.get(day)
-        if date_text is None:
-            date_text = self._days[day] = (_EPOCH + timedelta(days=day)).isoformat()
-        time_text = self._times.get(second)
-        if time_text is None:
-            hours, minutes = divmod(second // 60, 60)
-            time_text = f"T{hours:02d}:{minutes:02d}:{second % 60:02d}Z"
-            self._times[second] = time_text
-        return date_text + time_text
 
 
 def _render(record: dict[str, Any]) -> bytes:
@@ -192,6 +86,8 @@ class RecordStore:
         self._filtered: dict[Filters, list[dict[str, Any]]] = {}
         self._max_id = 0
         self._version = 0
+        # Changes made but not yet visible: (visible from, id, changes), in order.
+        self._late: list[tuple[datetime, int, dict[str, Any]]] = []
 
     @classmethod
     def from_records(
@@ -233,77 +129,6 @@ class RecordStore:
         store._max_id = max(largest, (next_id or 0) - 1)
         return store
 
-    @classmethod
-    def from_json(cls, text: str | bytes, *, clock: Clock | None = None) -> Self:
-        """Create a store from the text `to_json()` wrote.
-
-        Args:
-            text: The JSON document.
-            clock: The API clock.
-
-        Returns:
-            The store, with the same records and next id.
-
-        Raises:
-            ValueError: The text is not a saved store of this list.
-        """
-        document = json.loads(text)
-        if not isinstance(document, dict) or document.get("list") != cls.NAME:
-            msg = f"Not a saved sandbox store of {cls.NAME}"
-            raise ValueError(msg)
-        return cls.from_records(
-            document["records"], next_id=document["next_id"], clock=clock
-        )
-
-    @classmethod
-    def load(cls, path: Path, *, clock: Clock | None = None) -> Self:
-        """Read a store that `save()` wrote.
-
-        Args:
-            path: The file.
-            clock: The API clock.
-
-        Returns:
-            The store.
-        """
-        return cls.from_json(path.read_bytes(), clock=clock)
-
-    def to_json(self) -> str:
-        """Render the records (oldest first) and the next id as one JSON document.
-
-        Returns:
-            `{"list": NAME, "next_id": ..., "records": [...]}`.
-        """
-        with self._lock:
-            records = [dict(record) for record in self._records]
-            next_id = self._max_id + 1
-        document = {"list": self.NAME, "next_id": next_id, "records": records}
-        return json.dumps(document, separators=(",", ":")) + "\n"
-
-    def save(self, path: Path) -> None:
-        """Write `to_json()` to `path` atomically: a temporary file, then a rename.
-
-        A reader (or a crash) never sees a half-written file. Missing parent
-        directories are created.
-
-        Args:
-            path: The file.
-        """
-        text = self.to_json()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            Path(temporary).replace(path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
     @property
     def version(self) -> int:
         """A counter bumped by every change to the data."""
@@ -321,6 +146,7 @@ class RecordStore:
             record_id: The record's id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id.get(record_id)
             return dict(record) if record else None
 
@@ -331,17 +157,20 @@ class RecordStore:
             record_id: The record's id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id.get(record_id)
             return self._body_locked(record) if record else None
 
     def all_records(self) -> list[dict[str, Any]]:
         """Return copies of all records, in API order (newest created first)."""
         with self._lock:
+            self._reveal_due_locked()
             return [dict(record) for record in reversed(self._records)]
 
     def ids_in_api_order(self) -> list[int]:
         """Return all ids, in API order (newest created first)."""
         with self._lock:
+            self._reveal_due_locked()
             return [record["id"] for record in reversed(self._records)]
 
     def page(self, *, page: int, limit: int) -> Page:
@@ -362,6 +191,7 @@ class RecordStore:
         offset: int,
         size: int,
         filters: Mapping[str, object] | None = None,
+        tie_order: random.Random | None = None,
     ) -> Page:
         """Return `size` records of the listing, after skipping `offset` of them.
 
@@ -373,6 +203,9 @@ class RecordStore:
             size: How many records, at most.
             filters: Only records whose fields equal these values; a None
                 value means no filter on that field.
+            tie_order: Orders records created in the same second at random,
+                afresh for this call (see `ties.newest_first`); None: newest
+                id first.
 
         Returns:
             The records as a JSON array and the total number of matches.
@@ -385,10 +218,16 @@ class RecordStore:
             )
         )
         with self._lock:
+            self._reveal_due_locked()
             records = self._matching_locked(wanted)
-            end = len(records) - offset
-            selected = records[max(end - size, 0) : end] if end > 0 else []
-            bodies = [self._body_locked(record) for record in reversed(selected)]
+            selected = newest_first(
+                records,
+                offset=offset,
+                size=size,
+                created_field=self.CREATED_FIELD,
+                tie_order=tie_order,
+            )
+            bodies = [self._body_locked(record) for record in selected]
             return Page(b"[" + b",".join(bodies) + b"]", len(records))
 
     def update(self, record_id: int, **fields: Any) -> dict[str, Any]:  # noqa: ANN401 - field values have mixed types
@@ -408,21 +247,52 @@ class RecordStore:
             KeyError: There is no record with this id.
             ValueError: A field is not a documented, changeable one.
         """
-        unknown = set(fields) - set(self.FIELDS[1:])
-        if unknown:
-            msg = f"Unknown or read-only fields: {sorted(unknown)}"
-            raise ValueError(msg)
-        changes = {
-            name: timestamp_text(value) if name in self.TIMESTAMP_FIELDS else value
-            for name, value in fields.items()
-        }
-        changes.setdefault(self.UPDATED_FIELD, format_timestamp(self.clock.now()))
+        changes = self._changes(fields)
         with self._lock:
-            old = self._by_id[record_id]
-            self._remove_locked(old)
-            record = {**old, **changes}
-            self._insert_locked(record)
-            return dict(record)
+            self._reveal_due_locked()
+            return dict(self._apply_locked(self._by_id[record_id], changes))
+
+    def update_late(
+        self,
+        record_id: int,
+        lag_seconds: float,
+        **fields: Any,  # noqa: ANN401 - field values have mixed types
+    ) -> dict[str, Any]:
+        """Change a record as `update` does, but let reads see it only after a lag.
+
+        The change is stamped now (clock now, or an explicit last-change
+        timestamp), yet every read (lists, retrieve, `all_records`...) shows
+        the record as it was until the clock reaches now plus `lag_seconds`:
+        a read replica that lags, or a transaction that commits late. Late
+        changes become visible in the order they were made; a record deleted
+        meanwhile drops its pending change.
+
+        Args:
+            record_id: The record's id.
+            lag_seconds: How long, in clock time, the change stays unseen.
+            **fields: Fields other than `id`, e.g. `completed=True`.
+
+        Returns:
+            A copy of the record as it will read once the change shows.
+
+        Raises:
+            KeyError: There is no record with this id.
+            ValueError: A field is not a documented, changeable one.
+        """
+        changes = self._changes(fields)
+        visible_from = self.clock.now() + timedelta(seconds=lag_seconds)
+        with self._lock:
+            self._reveal_due_locked()
+            record = {**self._by_id[record_id], **changes}
+            self._late.append((visible_from, record_id, changes))
+            return record
+
+    @property
+    def late_changes(self) -> int:
+        """How many changes made with `update_late` no read has seen yet."""
+        with self._lock:
+            self._reveal_due_locked()
+            return len(self._late)
 
     def delete(self, record_id: int) -> dict[str, Any]:
         """Remove a record (O(N) unless it is among the newest).
@@ -437,9 +307,43 @@ class RecordStore:
             KeyError: There is no record with this id.
         """
         with self._lock:
+            self._reveal_due_locked()
             record = self._by_id[record_id]
             self._remove_locked(record)
             return record
+
+    def _changes(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise an update's fields; stamp it clock now by default."""
+        unknown = set(fields) - set(self.FIELDS[1:])
+        if unknown:
+            msg = f"Unknown or read-only fields: {sorted(unknown)}"
+            raise ValueError(msg)
+        changes = {
+            name: timestamp_text(value) if name in self.TIMESTAMP_FIELDS else value
+            for name, value in fields.items()
+        }
+        changes.setdefault(self.UPDATED_FIELD, format_timestamp(self.clock.now()))
+        return changes
+
+    def _apply_locked(
+        self, old: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._remove_locked(old)
+        record = {**old, **changes}
+        self._insert_locked(record)
+        return record
+
+    def _reveal_due_locked(self) -> None:
+        """Apply the late changes whose time has come (see `update_late`)."""
+        if not self._late:
+            return
+        now = self.clock.now()
+        due = [late for late in self._late if late[0] <= now]
+        self._late = [late for late in self._late if late[0] > now]
+        for _, record_id, changes in due:
+            old = self._by_id.get(record_id)
+            if old is not None:  # else deleted meanwhile
+                self._apply_locked(old, changes)
 
     def _sort_key(self, record: dict[str, Any]) -> tuple[str, int]:
         return record[self.CREATED_FIELD], record["id"]

@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-from reviewrover_sandbox.faults import Fault, FaultKind
+from reviewrover_sandbox.kinds import FaultKind
+
+if TYPE_CHECKING:
+    from reviewrover_sandbox.faults import Fault
 
 _ERROR_TYPES = {
     400: "invalid_request_error",

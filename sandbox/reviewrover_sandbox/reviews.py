@@ -11,14 +11,12 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from reviewrover_sandbox.records import (
-    SEED_TIME,
+from reviewrover_sandbox.saving import SavableRecordStore
+from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
+from reviewrover_sandbox.timestamps import (
     Clock,
-    RecordStore,
     TimestampFormatter,
     format_timestamp,
-    random_ids,
-    seed_creation_seconds,
     timestamp_text,
 )
 
@@ -68,7 +66,7 @@ def _seed_reviews(count: int, rng: random.Random) -> list[dict[str, Any]]:
     return reviews
 
 
-class ReviewStore(RecordStore):
+class ReviewStore(SavableRecordStore):
     """Thread-safe in-memory reviews, listed newest submitted first."""
 
     NAME = "reviews"

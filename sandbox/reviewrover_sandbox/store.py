@@ -1,27 +1,31 @@
 """In-memory enrollment data behind the sandbox API.
 
-Enrollments are a `RecordStore` (see `records.py`) ordered by `created_at`, with
-the API's filters (campaign, contact, completion) and its rule that a contact
-cannot be enrolled in the same campaign twice within 24 hours.
+Enrollments are a `RecordStore` (see `records.py`; saved by `saving.py`)
+ordered by `created_at`, with the API's filters (campaign, contact, completion)
+and its rule that a contact cannot be enrolled in the same campaign twice
+within 24 hours. A deleted
+campaign (`delete_campaign`) takes its enrollments with it, and a list filtered
+on it answers 404 "Campaign not found".
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reviewrover_sandbox.records import (
-    SEED_TIME,
+from reviewrover_sandbox.saving import SavableRecordStore
+from reviewrover_sandbox.seeding import SEED_TIME, random_ids, seed_creation_seconds
+from reviewrover_sandbox.timestamps import (
     Clock,
-    Page,
-    RecordStore,
     TimestampFormatter,
     format_timestamp,
-    random_ids,
-    seed_creation_seconds,
     timestamp_text,
 )
+
+if TYPE_CHECKING:
+    from reviewrover_sandbox.records import Page
+    from reviewrover_sandbox.ties import TieGroups
 
 FIELDS = (
     "id",
@@ -60,7 +64,10 @@ class AlreadyEnrolled(Exception):  # noqa: N818 - the name is the API's error ca
 
 
 def _seed_records(
-    count: int, rng: random.Random, campaigns: int
+    count: int,
+    rng: random.Random,
+    campaigns: int,
+    ties: tuple[TieGroups, random.Random] | None,
 ) -> list[dict[str, Any]]:
     """Generate `count` records with ids 1..count in creation order."""
     campaign_ids = random_ids(rng, "camp_", max(campaigns, 1))
@@ -69,6 +76,9 @@ def _seed_records(
     seed_time = int(SEED_TIME.timestamp())
     draw = rng.random
     creations = seed_creation_seconds(count, rng)
+    if ties is not None:  # drawn apart, so that the other fields stay the same
+        groups, tie_rng = ties
+        creations = groups.group(creations, tie_rng)
     formatter = TimestampFormatter()
     records: list[dict[str, Any]] = []
     created = creations[0] if creations else 0
@@ -92,7 +102,7 @@ def _seed_records(
     return records
 
 
-class EnrollmentStore(RecordStore):
+class EnrollmentStore(SavableRecordStore):
     """Thread-safe in-memory enrollments, listed newest created first.
 
     Every public method holds one lock and returns copies, so the server's
@@ -106,6 +116,42 @@ class EnrollmentStore(RecordStore):
     UPDATED_FIELD = "updated_at"
     TIMESTAMP_FIELDS = frozenset({"enrolled_at", "created_at", "updated_at"})
 
+    def __init__(self, clock: Clock | None = None) -> None:
+        """Create an empty store.
+
+        Args:
+            clock: The API clock used for new and updated records.
+        """
+        super().__init__(clock)
+        self._deleted_campaigns: set[str] = set()
+
+    @property
+    def deleted_campaign_ids(self) -> frozenset[str]:
+        """The campaigns deleted with `delete_campaign`: listing one answers 404."""
+        with self._lock:
+            return frozenset(self._deleted_campaigns)
+
+    def delete_campaign(self, campaign_id: str) -> int:
+        """Delete a campaign, as the API's owner would: its enrollments go too.
+
+        From then on a list request filtered on `campaign_id` answers 404 with
+        the API's error body, message "Campaign not found"; a campaign id the
+        sandbox never had still lists nothing, with status 200.
+
+        Args:
+            campaign_id: The campaign.
+
+        Returns:
+            How many enrollments went with it.
+        """
+        with self._lock:
+            self._reveal_due_locked()
+            doomed = [r for r in self._records if r["campaign_id"] == campaign_id]
+            for record in doomed:
+                self._remove_locked(record)
+            self._deleted_campaigns.add(campaign_id)
+            return len(doomed)
+
     @classmethod
     def seeded(
         cls,
@@ -114,26 +160,34 @@ class EnrollmentStore(RecordStore):
         seed: int = 1,
         campaigns: int = 8,
         clock: Clock | None = None,
+        ties: TieGroups | None = None,
     ) -> EnrollmentStore:
         """Create a store with deterministic records.
 
-        The same `count` and `seed` always give identical records, whatever the
-        wall time: creation times spread over 2024-01-01..2025-06-30 (increasing
-        with id, with occasional ties) and updates come up to 200 days later,
-        never after `SEED_TIME`.
+        The same `count`, `seed` and `ties` always give identical records,
+        whatever the wall time: creation times spread over 2024-01-01..2025-06-30
+        (increasing with id, with occasional ties) and updates come up to 200
+        days later, never after `SEED_TIME`.
 
         Args:
             count: How many records, with ids 1..count.
             seed: Seed of the random generator.
             campaigns: How many distinct campaign ids to spread records over.
             clock: The API clock; real time by default.
+            ties: Many more records sharing a creation second, some across
+                page edges (see `TieGroups`); None: about 2 % of records tie
+                with the one before. Only creation times change with it.
 
         Returns:
             The filled store.
         """
         store = cls(clock)
         rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
-        store._records = _seed_records(count, rng, campaigns)
+        tie_plan = None
+        if ties is not None:
+            tie_rng = random.Random(f"ties:{seed}")  # noqa: S311 - test data
+            tie_plan = (ties, tie_rng)
+        store._records = _seed_records(count, rng, campaigns, tie_plan)
         store._by_id = {record["id"]: record for record in store._records}
         store._max_id = count
         return store
