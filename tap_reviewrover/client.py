@@ -59,9 +59,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
     replication_key = "updated_at"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
     # is_sorted stays False: the API lists by creation, not by the last update.
-
-    # Decoding a page checks every record against the schema (records.py), so
-    # the SDK's per-field conformance has nothing left to do.
+    # Decoding checks every record against the schema (records.py): the SDK's
+    # per-field conformance has nothing left to do.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _started: float | None = None
@@ -71,8 +70,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._sink, self._tally = sink.RecordSink(self), Tally()
-        # A failure is one error line, the tap's own (tap_reviewrover.cli.main).
-        sdk_compat.NoUnhandledErrorLine.install(self.logger)
+        sdk_compat.NoUnhandledErrorLine.install(self.logger)  # one error line
 
     @property
     @override
@@ -129,7 +127,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
 
         Yields:
             The records, as dicts, when the SDK must write them (the sink writes
-            them itself when the output is the plain record).
+            the plain record itself).
         """
         run = PartitionSync(
             walker=self._walker(context),
