@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import typing as t
+from dataclasses import replace
 from functools import cached_property, partial
 from importlib import metadata
 
@@ -21,7 +22,6 @@ from singer_sdk import metrics
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
-from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_reviewrover import bookmarks, sdk_compat, sink, versions
@@ -30,8 +30,8 @@ from tap_reviewrover.errors import CampaignNotFoundError, ReviewRoverError
 from tap_reviewrover.pages import PartitionRequests, Settings
 from tap_reviewrover.records import PageDecoder
 from tap_reviewrover.requester import Requester
+from tap_reviewrover.walkers import STRATEGIES, WalkPlan
 from tap_reviewrover.walkers.base import Tally
-from tap_reviewrover.walkers.full_scan import FullScan
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -162,24 +162,24 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
 
     def _walker(self, context: Context | None) -> Walker:
         requester = self.requester  # first: the template takes its session's hooks
-        request = self.get_http_request(page=PageContext(context, None))
-        pages = PartitionRequests(
-            template=self.build_prepared_request(
-                method=request.method, url=request.url, headers=request.headers
+        pages = PartitionRequests.of(self, context)
+        plan = WalkPlan(
+            fetch=partial(requester.fetch, pages),
+            filtered=lambda more: partial(
+                requester.fetch, replace(pages, filters=more)
             ),
-            url=request.url,
-            params=partial(self.get_url_params, context),
-            context=context,
-        )
-        return FullScan(
-            partial(requester.fetch, pages),
             page_size=int(self.config["page_size"]),
             workers=int(self.config["max_concurrent_requests"]),
             keys=(self.primary_keys[0], self.created_key, self.replication_key),
             partition=context,
             names=(self.name, f"{self.url_base}{self.path}"),
             logger=self.logger,
+            state=self.get_context_state(context),
+            settings=self.config,
         )
+        incremental = self.replication_method == "INCREMENTAL"
+        strategy = self.config.get("incremental_strategy", "full_scan")
+        return STRATEGIES[strategy if incremental else "full_scan"](plan)
 
     @cached_property
     def _versions(self) -> versions.VersionRules:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+
+from singer_sdk.streams.rest import PageContext
 
 if t.TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Mapping
 
     import requests
+    from singer_sdk.streams import RESTStream
 
     from tap_reviewrover.records import Pagination
 
@@ -85,9 +89,49 @@ class PartitionRequests:
         url: The list's URL.
         params: The page's query parameters, from its key (a pure function).
         context: The partition, for the request metric.
+        filters: More filters for the API (a walk strategy's own).
     """
 
     template: requests.PreparedRequest
     url: str
     params: Callable[[PageKey], Mapping[str, t.Any]]
     context: Mapping[str, t.Any] | None = None
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, stream: RESTStream[t.Any], context: Mapping[str, t.Any] | None
+    ) -> PartitionRequests:
+        """How a stream asks for a partition's pages, from its SDK hooks.
+
+        Args:
+            stream: The stream (its requester built: the template takes the
+                session's hooks).
+            context: The partition.
+
+        Returns:
+            The requests.
+        """
+        request = stream.get_http_request(page=PageContext(context, None))
+        return cls(
+            template=stream.build_prepared_request(
+                method=request.method, url=request.url, headers=request.headers
+            ),
+            url=request.url,
+            params=t.cast(
+                "Callable[[PageKey], Mapping[str, t.Any]]",
+                partial(stream.get_url_params, context),
+            ),
+            context=context,
+        )
+
+    def query(self, key: PageKey) -> dict[str, t.Any]:
+        """The query parameters of one page.
+
+        Args:
+            key: The page: its number and size.
+
+        Returns:
+            The partition's filters, the walk's, the page and its size.
+        """
+        return {**self.params(key), **self.filters}

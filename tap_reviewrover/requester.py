@@ -161,7 +161,7 @@ class Requester:
 
     def _try(self, pages: PartitionRequests, key: PageKey, where: str) -> FetchedPage:
         prepared = pages.template.copy()
-        prepared.prepare_url(pages.url, pages.params(key))
+        prepared.prepare_url(pages.url, pages.query(key))
         timeout = self._settings.timeout
         sent = time.monotonic()
         try:
@@ -199,7 +199,7 @@ class Requester:
             answer,
             now=api_clock or received_at,
             where=self._where,
-            params=pages.params(key),
+            params=pages.query(key),
         )
         page = self._decode(answer, key)
         self._after_success(answer, (api_clock or received_at).timestamp())

@@ -1,1 +1,16 @@
-"""Walk strategies over a ReviewRover list: one module each (see ``base``)."""
+"""Walk strategies over a ReviewRover list: one module each (see ``base``).
+
+:data:`STRATEGIES` names them for the ``incremental_strategy`` setting; a new
+strategy is one new module here and one entry below.
+"""
+
+from __future__ import annotations
+
+from tap_reviewrover.walkers.base import Walker, WalkPlan
+from tap_reviewrover.walkers.full_scan import FullScan
+
+#: The walk strategies by name; ``full_scan`` is the default, and every
+#: FULL_TABLE copy's.
+STRATEGIES: dict[str, type[Walker]] = {"full_scan": FullScan}
+
+__all__ = ["STRATEGIES", "FullScan", "WalkPlan", "Walker"]

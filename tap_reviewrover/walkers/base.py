@@ -15,13 +15,45 @@ import typing as t
 from dataclasses import dataclass, field
 
 if t.TYPE_CHECKING:
+    import logging
     import threading
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from tap_reviewrover.pages import FetchedPage, PageKey
 
 #: Reads one page of the partition: ``fetch(key, cancelled)``.
 Fetch = t.Callable[["PageKey", "threading.Event"], "FetchedPage"]
+
+
+@dataclass(frozen=True)
+class WalkPlan:
+    """Everything a walker may use; a strategy takes what it needs.
+
+    Attributes:
+        fetch: Reads a page of the partition's list.
+        filtered: Gives the ``fetch`` of the partition's list with more filters
+            (the API's own, such as ``{"completed": "false"}``).
+        page_size: The page size to ask for.
+        workers: Requests in flight at most.
+        keys: The records' id, creation and replication fields.
+        partition: The partition's filters (each record must match them).
+        names: The stream's name and the list's URL, for messages.
+        logger: Where the walk's lines go.
+        state: The partition's state (the SDK's writable dict): a strategy
+            keeps what it needs between syncs under its own key.
+        settings: The tap's settings.
+    """
+
+    fetch: Fetch
+    filtered: Callable[[Mapping[str, str]], Fetch]
+    page_size: int
+    workers: int
+    keys: tuple[str, str, str]
+    partition: Mapping[str, t.Any] | None
+    names: tuple[str, str]
+    logger: logging.Logger
+    state: dict[str, t.Any] = field(default_factory=dict)
+    settings: Mapping[str, t.Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,11 +97,17 @@ class Walker(abc.ABC):
     """A walk strategy over a list (see the module doc).
 
     Attributes:
+        plan: What the walk may use.
         result: What the walk did; complete once :meth:`pages` is exhausted.
     """
 
-    def __init__(self) -> None:
-        """Start with an empty result."""
+    def __init__(self, plan: WalkPlan) -> None:
+        """Prepare the walk; nothing is read yet.
+
+        Args:
+            plan: What the walk may use.
+        """
+        self.plan = plan
         self.result = WalkResult()
 
     @abc.abstractmethod

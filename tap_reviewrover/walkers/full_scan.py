@@ -24,47 +24,26 @@ from tap_reviewrover.progress import Progress
 from tap_reviewrover.walkers.base import TakenPage, Walker
 
 if t.TYPE_CHECKING:
-    import logging
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
 
     from tap_reviewrover.pages import FetchedPage, PageKey
-    from tap_reviewrover.walkers.base import Fetch
+    from tap_reviewrover.walkers.base import WalkPlan
 
 
 class FullScan(Walker):
     """Reads every page of one partition (see the module doc)."""
 
-    def __init__(  # noqa: PLR0913 - what one walk of one partition needs
-        self,
-        fetch: Fetch,
-        *,
-        page_size: int,
-        workers: int,
-        keys: tuple[str, str, str],
-        partition: Mapping[str, t.Any] | None,
-        names: tuple[str, str],
-        logger: logging.Logger,
-    ) -> None:
+    def __init__(self, plan: WalkPlan) -> None:
         """Prepare the walk; nothing is read yet.
 
         Args:
-            fetch: Reads a page of the partition.
-            page_size: The page size to ask for.
-            workers: Requests in flight at most.
-            keys: The records' id, creation and replication fields.
-            partition: The partition's filters (each record must match them).
-            names: The stream's name and the list's URL, for messages.
-            logger: Where the walk's lines go.
+            plan: What the walk may use (see :class:`WalkPlan`).
         """
-        super().__init__()
-        self._fetch = fetch
-        self._page_size = page_size
-        self._workers = workers
-        self._id_of, self._created_of, self._updated_of = map(attrgetter, keys)
-        self._partition = dict(partition or {})
-        self._filters = list(self._partition.items())
-        self._stream_name, self._where = names
-        self._logger = logger
+        super().__init__(plan)
+        self._id_of, self._created_of, self._updated_of = map(attrgetter, plan.keys)
+        self._filters = list((plan.partition or {}).items())
+        self._stream_name, self._where = plan.names
+        self._logger = plan.logger
         self._fetcher: PageFetcher[PageKey, FetchedPage] | None = None
 
     def pages(self, on_first: Callable[[FetchedPage], None]) -> Iterator[TakenPage]:
@@ -76,14 +55,14 @@ class FullScan(Walker):
         Yields:
             The new records of each page, in page order.
         """
-        walk: PageWalk[t.Any] = PageWalk(self._page_size)
-        progress = Progress(self._logger, self._stream_name, self._partition or None)
+        walk: PageWalk[t.Any] = PageWalk(self.plan.page_size)
+        progress = Progress(self._logger, self._stream_name, self.plan.partition)
         # Pages requested ahead of the walk, once responses are slow enough for
         # it to pay; one by one, each page only after the last was emitted.
-        ahead = ReadAhead(self._workers)
+        ahead = ReadAhead(self.plan.workers)
         result = self.result
         first = True
-        with PageFetcher(self._fetch_page, workers=self._workers) as fetcher:
+        with PageFetcher(self._fetch_page, workers=self.plan.workers) as fetcher:
             self._fetcher = fetcher
             while (number := walk.next_page) is not None:
                 limit = walk.limit
@@ -118,7 +97,7 @@ class FullScan(Walker):
 
     def _fetch_page(self, key: PageKey) -> FetchedPage:
         assert self._fetcher is not None  # noqa: S101 - only the fetcher calls this
-        return self._fetch(key, self._fetcher.closed)
+        return self.plan.fetch(key, self._fetcher.closed)
 
     def _take(self, walk: PageWalk[t.Any], fetched: FetchedPage) -> list[t.Any]:
         """Hand an answer to the walk, which checks it; return its new records."""
