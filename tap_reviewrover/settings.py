@@ -141,7 +141,7 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "max_response_megabytes",
-        th.NumberType(exclusive_minimum=0, maximum=1024),
+        th.IntegerType(minimum=1, maximum=1024),
         default=16,
         title="Max Response Megabytes",
         description=(
@@ -151,20 +151,20 @@ SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
-        "full_table_max_shrink",
-        th.NumberType(minimum=0, maximum=1),
-        default=0.5,
-        title="Full Table Max Shrink",
+        "full_table_max_shrink_percent",
+        th.IntegerType(minimum=0, maximum=100),
+        default=50,
+        title="Full Table Max Shrink Percent",
         description=(
-            "Share of the rows of the last whole FULL_TABLE copy that a new copy may "
-            "lack before the tap refuses to send ACTIVATE_VERSION (which deletes "
-            "them in the target) and stops with an error naming both counts. An "
-            "empty copy never sends it. 1 turns the guard off."
+            "Percentage of the rows of the last whole FULL_TABLE copy that a new "
+            "copy may lack before the tap refuses to send ACTIVATE_VERSION (which "
+            "deletes them in the target) and stops with an error naming both "
+            "counts. An empty copy never sends it. 100 turns the guard off."
         ),
     ),
     th.Property(
         "activate_version_grace_hours",
-        th.NumberType(minimum=0, maximum=720),
+        th.IntegerType(minimum=0, maximum=720),
         default=6,
         title="ACTIVATE_VERSION Grace Hours",
         description=(

@@ -13,7 +13,7 @@ table, and these rules decide it (pure functions; the stream applies them):
   of every partition was read;
 * **never after a suspicious shrink** (:func:`activation`): the state keeps the
   size of the last whole copy; a copy smaller by more than
-  ``full_table_max_shrink`` of it, or an empty copy, sends nothing and the sync
+  ``full_table_max_shrink_percent`` of it, or an empty copy, sends nothing and the sync
   ends with an error naming both counts (a token for another workspace, an
   incident at the API: "0 records" is then a valid answer, and no reason to
   empty the warehouse);
@@ -89,7 +89,7 @@ def activation(
         version: The version every record of the copy carried.
         copied: Distinct records in the copy.
         last_copy: The state's record of the last whole copy, if any.
-        max_shrink: The ``full_table_max_shrink`` setting (a share, 0-1).
+        max_shrink: ``full_table_max_shrink_percent``, as a share (0-1).
         grace_seconds: ``activate_version_grace_hours``, in seconds.
 
     Returns:
@@ -112,9 +112,10 @@ def activation(
             None,
             f"The FULL_TABLE copy holds {copied} records, {last - copied} fewer "
             f"than the {last} of the last whole copy (more than the "
-            f"full_table_max_shrink of {max_shrink:g} allows): ACTIVATE_VERSION "
-            "was not sent, so no row was retired. If so many enrollments were "
-            "really deleted, run once with a larger full_table_max_shrink.",
+            f"full_table_max_shrink_percent of {max_shrink:.0%} allows): "
+            "ACTIVATE_VERSION was not sent, so no row was retired. If so many "
+            "enrollments were really deleted, run once with a larger "
+            "full_table_max_shrink_percent.",
         )
     return Activation(version - grace_seconds)
 
@@ -206,8 +207,8 @@ class VersionRules:
             version=self.version,
             copied=copied,
             last_copy=state.get(STATE_KEY),
-            max_shrink=float(settings["full_table_max_shrink"]),
-            grace_seconds=int(float(settings["activate_version_grace_hours"]) * 3600),
+            max_shrink=int(settings["full_table_max_shrink_percent"]) / 100,
+            grace_seconds=int(settings["activate_version_grace_hours"]) * 3600,
         )
         if decision.version is not None:
             state[STATE_KEY] = copy_record(self.version, copied)
