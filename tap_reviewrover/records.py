@@ -1,11 +1,12 @@
 """Typed records: pages decoded and checked in one pass, encoded a page at a time.
 
-The stream's JSON Schema is the one source of truth: :func:`record_type` turns it
-into a :class:`msgspec.Struct`, so that decoding a page *is* checking it (an id
+The stream's JSON Schema is the one source of truth:
+:func:`~tap_reviewrover.record_types.record_type` turns it into a
+:class:`msgspec.Struct`, so that decoding a page *is* checking it (an id
 that is a string, a ``completed`` of ``"yes"``, a timestamp such as
-``2024-13-45T99:99:99Z`` or without an offset, a record without ``id``), at no more
-CPU than decoding it untyped. Fields the schema does not know are left out, and
-named once.
+``2024-13-45T99:99:99Z`` or without an offset, a record without ``id``, an
+integer beyond 64 bits), at no more CPU than decoding it untyped. Fields the
+schema does not know are left out, and named once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 import typing as t
 
 import msgspec
+
+from tap_reviewrover.record_types import record_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -30,8 +33,6 @@ EDGE_YEARS = (b'"0001-', b'"9999-')
 Count = t.Annotated[int, msgspec.Meta(ge=0)]
 #: A page number or size, when the API echoes it.
 Positive = t.Annotated[int, msgspec.Meta(ge=1)]
-#: An RFC 3339 timestamp with its offset.
-Timestamp = t.Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
 class UnexpectedResponseError(ValueError):
@@ -49,89 +50,6 @@ class Pagination(msgspec.Struct):
     total_pages: Count
     page: Positive | None = None
     limit: Positive | None = None
-
-
-_JSON_TYPES: dict[str, t.Any] = {
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "array": list[t.Any],
-    "object": dict[str, t.Any],
-}
-
-
-def field_type(schema: Mapping[str, t.Any]) -> t.Any:  # noqa: ANN401 - a type
-    """The Python type that checks one property of a JSON Schema.
-
-    Args:
-        schema: The property's schema, such as ``{"type": ["string", "null"],
-            "format": "date-time"}``.
-
-    Returns:
-        ``int``, ``str``, ``bool``, an aware datetime... and ``| None`` when the
-        schema allows null.
-
-    Raises:
-        ValueError: If the schema's type is not one this module knows.
-    """
-    types = schema.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    kinds = [kind for kind in types if kind != "null"]
-    if len(kinds) != 1:
-        msg = f"cannot type a property of type {types!r}"
-        raise ValueError(msg)
-    (kind,) = kinds
-    if kind == "string":
-        python: t.Any = Timestamp if schema.get("format") == "date-time" else str
-    elif kind in _JSON_TYPES:
-        python = _JSON_TYPES[kind]
-    else:
-        msg = f"cannot type a property of type {kind!r}"
-        raise ValueError(msg)
-    return python | None if "null" in types else python
-
-
-def record_type(
-    name: str,
-    schema: Mapping[str, t.Any],
-    *,
-    forbid_unknown_fields: bool,
-) -> type[msgspec.Struct]:
-    """A Struct with one field per property of the schema, in its order.
-
-    A property listed in ``required`` must be present and not null; any other
-    one may be missing (it is then null).
-
-    Args:
-        name: The Struct's name.
-        schema: The stream's JSON Schema (an object with ``properties``).
-        forbid_unknown_fields: Whether a field the schema lacks is an error (it is
-            otherwise left out).
-
-    Returns:
-        The Struct type.
-    """
-    required = set(schema.get("required", []))
-    fields: list[tuple[str, t.Any] | tuple[str, t.Any, t.Any]] = []
-    for field, property_schema in schema["properties"].items():
-        python = field_type(property_schema)
-        if field in required:
-            fields.append((field, _without_none(python)))
-        else:
-            fields.append((field, python | None, None))
-    return msgspec.defstruct(
-        name,
-        fields,
-        forbid_unknown_fields=forbid_unknown_fields,
-        kw_only=True,
-    )
-
-
-def _without_none(python: t.Any) -> t.Any:  # noqa: ANN401 - a type
-    args = [arg for arg in t.get_args(python) if arg is not type(None)]
-    if t.get_origin(python) in {t.Union, type(int | None)} and len(args) == 1:
-        return args[0]
-    return python
 
 
 class PageDecoder:

@@ -233,6 +233,23 @@ def test_an_api_timestamp_that_is_no_moment_in_utc_stops_the_sync(
     no_bookmark_moved(run)
 
 
+def test_an_id_beyond_64_bits_stops_the_sync_naming_the_record(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # No warehouse's BIGINT holds it: emitted, it would fail the whole load.
+    body = page_body(sandbox, 2)
+    body["enrollments"][3]["id"] = 2**63
+    sandbox.faults.add(Fault.status(200, body=body), page=2, times=None)
+    run = run_cli(tmp_path, tap_config(sandbox))
+    assert_one_clear_line(
+        run,
+        "page 2: record 4 (id 9223372036854775808): `id`: Expected `int` <= "
+        "9223372036854775807",
+    )
+    assert 2**63 not in [record["id"] for record in run.output.records]
+    no_bookmark_moved(run)
+
+
 def test_the_reader_going_away_is_one_clear_line(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

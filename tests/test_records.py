@@ -10,7 +10,7 @@ import pytest
 from reviewrover_sandbox import Fault
 
 from tap_reviewrover.errors import BadResponseError
-from tests.conftest import failed_sync, sync, tap_config
+from tests.conftest import SEEDED, failed_sync, sync, tap_config
 
 if t.TYPE_CHECKING:
     from reviewrover_sandbox import SandboxServer
@@ -68,6 +68,14 @@ def drop_from_fourth(*fields: str) -> t.Callable[[Records], Records]:
         (drop_from_fourth("id"), r"record 4 \(no id\): Object missing required field"),
         (drop_from_fourth("created_at"), r"missing required field `created_at`"),
         (drop_from_fourth("updated_at"), r"missing required field `updated_at`"),
+        (
+            change_fourth(id=2**63),
+            r"\(id 9223372036854775808\): `id`: Expected `int` <= 9223372036854775807",
+        ),
+        (
+            change_fourth(id=-(2**63) - 1),
+            r"`id`: Expected `int` >= -9223372036854775808",
+        ),
     ],
 )
 def test_a_record_that_breaks_the_schema_stops_the_sync_naming_it(
@@ -142,3 +150,28 @@ def test_unknown_fields_are_left_out_and_named_once(
             "records: notes, priority."
         )
     ]
+
+
+def test_an_id_at_the_edge_of_64_bits_is_emitted(sandbox: SandboxServer) -> None:
+    def edges(records: Records) -> Records:
+        records[3]["id"], records[4]["id"] = 2**63 - 1, -(2**63)
+        return records
+
+    sandbox.faults.add(Fault.records(edges), page=2, times=None)
+    output = sync(tap_config(sandbox))
+    assert {2**63 - 1, -(2**63)} <= set(output.ids)
+    assert len(output.records) == SEEDED
+
+
+def test_the_schema_message_declares_no_bounds_that_would_remake_a_column(
+    sandbox: SandboxServer,
+) -> None:
+    # The 64-bit bound is checked as pages decode, not declared: given a
+    # `maximum`, target-duckdb remakes the `id` column of a table it made
+    # without one (renamed away, an empty one added) and every load then fails.
+    output = sync(tap_config(sandbox))
+    [schema] = [m["schema"] for m in output.messages if m["type"] == "SCHEMA"]
+    for field in schema["properties"].values():
+        assert not {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & (
+            field.keys()
+        )
