@@ -388,6 +388,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
                 self.pages_read += 1
                 start = start or self._start(context, fetched, walk)
                 records = start.wanted(self._take(walk, fetched))
+                if repaired := self._decoder.repaired(fetched.records, records):
+                    self.logger.warning("%s", repaired)
                 if writes_itself:
                     self._write_records(records, version, fetched.received_at)
                 else:

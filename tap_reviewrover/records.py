@@ -6,7 +6,9 @@ The stream's JSON Schema is the one source of truth:
 that is a string, a ``completed`` of ``"yes"``, a timestamp such as
 ``2024-13-45T99:99:99Z`` or without an offset, a record without ``id``, an
 integer beyond 64 bits), at no more CPU than decoding it untyped. Fields the
-schema does not know are left out, and named once.
+schema does not know are left out, and named once. The rare page that needs more
+(a leap second, a NUL, text that is not Unicode) takes a slower path, with
+:mod:`tap_reviewrover.repairs`; a clean page never does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ import typing as t
 import msgspec
 
 from tap_reviewrover.record_types import record_type
+from tap_reviewrover.repairs import (
+    Repair,
+    describe,
+    has_leap_second,
+    may_hold_nul,
+    parse_leniently,
+    repair_page,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -53,7 +63,23 @@ class Pagination(msgspec.Struct):
 
 
 class PageDecoder:
-    """Decodes one list's pages: ``{records_key: [...], "pagination": {...}}``.
+    r"""Decodes one list's pages: ``{records_key: [...], "pagination": {...}}``.
+
+    A record that breaks the schema stops the sync: the tap cannot guess what the
+    API meant. Two kinds of value are not guesses, and are taken instead:
+
+    - **Text a warehouse cannot store**: a NUL, a lone surrogate (``\ud800``) or
+      bytes that are not UTF-8 in a string. It is replaced with U+FFFD, and a
+      warning names each record emitted with it (by ``id``) and its field. Not a
+      stop: every sync reads every page, so one vendor's bad string would stop
+      every sync until the vendor fixed it; and the text is no character at all
+      (a surrogate is half of one, NUL is the C string terminator), which
+      PostgreSQL refuses, failing the whole load. Not silent either: the warning
+      says where, and U+FFFD (Unicode's mark for exactly this) shows it in the
+      row. A record with such text that the sync does not emit (older than the
+      bookmark) is not reported: nothing altered was sent.
+    - **A leap second** (``23:59:60Z``): valid RFC 3339, read as 23:59:59.999999
+      (see :func:`tap_reviewrover.repairs.read_leap_second`).
 
     Attributes:
         unknown_fields: Fields the API sent that the schema lacks, so far.
@@ -82,6 +108,9 @@ class PageDecoder:
             for field, property_schema in schema["properties"].items()
             if property_schema.get("format") == "date-time"
         )
+        #: Pages with repaired text, by the identity of their record list (each
+        #: kept with it, so that the identity stays its own), until reported.
+        self._repairs: dict[int, tuple[list[t.Any], list[Repair]]] = {}
         decoders = []
         for strict in (True, False):
             record: t.Any = record_type(
@@ -97,7 +126,11 @@ class PageDecoder:
         self._strict, self._lenient = decoders
 
     def decode(self, content: bytes) -> tuple[list[t.Any], Pagination, set[str]]:
-        """Decode and check one page.
+        r"""Decode and check one page.
+
+        A clean page is decoded once, in C. Only a page that fails to decode, or
+        whose bytes hold a ``\u0000``, is read again the slow way (see the class
+        doc).
 
         Args:
             content: The response body.
@@ -111,27 +144,107 @@ class PageDecoder:
             UnexpectedResponseError: If the body is not the documented shape, or a
                 record breaks the schema; the message names the record and field.
         """
-        new_unknown: set[str] = set()
-        body: t.Any
         try:
-            body = self._strict.decode(content)
+            body, unknown = self._typed(content)
+        except msgspec.ValidationError as error:
+            if not has_leap_second(content):
+                raise self._problem(error, content) from None
+            return self._decode_repaired(content, error)
+        except msgspec.DecodeError as error:
+            # A lone surrogate or bytes that are not UTF-8, or not JSON at all.
+            return self._decode_repaired(content, error)
+        if may_hold_nul(content):
+            return self._decode_repaired(content, None)
+        return self._decoded(body, unknown, content, [])
+
+    def repaired(self, page: list[t.Any], emitted: Iterable[t.Any]) -> str | None:
+        """The warning for the records of a page whose text was replaced.
+
+        Call it once for each page taken, with the records it emits; the page is
+        then forgotten.
+
+        Args:
+            page: The records :meth:`decode` returned for the page.
+            emitted: Those of them the sync emits.
+
+        Returns:
+            One line naming each record emitted with replaced text (``id`` and
+            field), or None when there is none.
+        """
+        if not self._repairs:
+            return None
+        held = self._repairs.pop(id(page), None)
+        if held is None or held[0] is not page:
+            return None
+        emitted_now = {id(record) for record in emitted}
+        named = [
+            (getattr(page[repair.position], "id", None), repair)
+            for repair in held[1]
+            if id(page[repair.position]) in emitted_now
+        ]
+        return describe(named) if named else None
+
+    def _typed(self, content: bytes) -> tuple[t.Any, set[str]]:
+        """The body, and fields beyond the schema (only some when known already).
+
+        Raises:
+            msgspec.DecodeError: As msgspec does (``ValidationError`` too).
+        """
+        try:
+            return self._strict.decode(content), set()
         except msgspec.ValidationError as error:
             unknown = _unknown_field(str(error))
             if unknown is None:
+                raise
+        found = (
+            {unknown}
+            if unknown in self.unknown_fields
+            else self._fields_beyond_schema(content)
+        )
+        return self._lenient.decode(content), found
+
+    def _decode_repaired(
+        self, content: bytes, error: msgspec.DecodeError | None
+    ) -> tuple[list[t.Any], Pagination, set[str]]:
+        """Decode a page through plain values, made storable and readable."""
+        try:
+            if error is not None and not isinstance(error, msgspec.ValidationError):
+                plain = parse_leniently(content)
+            else:  # valid JSON to msgspec: the same parser reads it again
+                plain = msgspec.json.decode(content)
+            repairs = repair_page(
+                plain, self.records_key, self._known_fields, self._timestamp_fields
+            )
+            clean = msgspec.json.encode(plain)
+        except (ValueError, RecursionError):
+            if isinstance(error, msgspec.ValidationError):
                 raise self._problem(error, content) from None
-            if unknown not in self.unknown_fields:
-                new_unknown = self._fields_beyond_schema(content) - self.unknown_fields
-                self.unknown_fields |= new_unknown
-            try:
-                body = self._lenient.decode(content)
-            except msgspec.ValidationError as error:
-                raise self._problem(error, content) from None
-        except msgspec.DecodeError as error:
-            msg = f"the body is not valid JSON ({error})"
+            msg = f"the body is not valid JSON ({error or 'too deep to repair'})"
             raise NotJsonError(msg) from None
+        try:
+            body, unknown = self._typed(clean)
+        except msgspec.ValidationError as problem:
+            raise self._problem(problem, clean) from None
+        except msgspec.DecodeError as problem:  # pragma: no cover - encoded above
+            msg = f"the body is not valid JSON ({problem})"
+            raise NotJsonError(msg) from None
+        return self._decoded(body, unknown, clean, repairs)
+
+    def _decoded(
+        self,
+        body: t.Any,  # noqa: ANN401 - a ListPage Struct, built at run time
+        unknown: set[str],
+        content: bytes,
+        repairs: list[Repair],
+    ) -> tuple[list[t.Any], Pagination, set[str]]:
+        """Finish a decoded page: check its moments, keep what it showed."""
         records: list[t.Any] = getattr(body, self.records_key)
         if any(edge in content for edge in EDGE_YEARS):
             self._check_moments_exist(records)
+        new_unknown = unknown - self.unknown_fields
+        self.unknown_fields |= new_unknown
+        if repairs:
+            self._repairs[id(records)] = (records, repairs)
         return records, body.pagination, new_unknown
 
     def _check_moments_exist(self, records: list[t.Any]) -> None:
@@ -189,8 +302,8 @@ def _unknown_field(message: str) -> str | None:
 def _raw_record(content: bytes, records_key: str, position: int) -> object:
     """The record at ``position`` as plain JSON, to name it in a message."""
     try:
-        body = msgspec.json.decode(content)
-    except (msgspec.DecodeError, RecursionError):
+        body = parse_leniently(content)  # a lone surrogate elsewhere, too
+    except ValueError:
         return None
     records = body.get(records_key) if isinstance(body, dict) else None
     if isinstance(records, list) and position < len(records):

@@ -250,6 +250,24 @@ def test_an_id_beyond_64_bits_stops_the_sync_naming_the_record(
     no_bookmark_moved(run)
 
 
+def test_a_lone_surrogate_is_one_warning_naming_the_record_and_a_whole_sync(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    body = page_body(sandbox, 2)
+    fourth = body["enrollments"][3]
+    fourth["contact_id"] = "cont_\ud800"
+    sandbox.faults.add(Fault.status(200, body=body), page=2, times=None)
+    run = run_cli(tmp_path, tap_config(sandbox))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(run.output.records) == len(sandbox.store)
+    [warning] = [line for line in run.stderr.splitlines() if "U+FFFD" in line]
+    assert (
+        f"record id {fourth['id']}: `contact_id` (a lone surrogate or bytes" in warning
+    )
+    assert "retrying" not in run.stderr
+    assert not [line for line in run.stderr.splitlines() if "ERROR" in line]
+
+
 def test_the_reader_going_away_is_one_clear_line(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
