@@ -23,7 +23,7 @@ import typing as t
 from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
 
 #: What replaces text a warehouse cannot store: U+FFFD, Unicode's own mark for it.
 REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
@@ -247,7 +247,7 @@ def _storable_value(value: object) -> tuple[object, set[str]]:
     return value, problems
 
 
-def describe(repairs: list[tuple[object, Repair]], limit: int = 5) -> str:
+def describe(repairs: Sequence[tuple[object, Repair]], limit: int = 5) -> str:
     """The warning for the repaired records a page emitted.
 
     Args:

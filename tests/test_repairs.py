@@ -13,6 +13,7 @@ from tap_reviewrover.repairs import (
     NOT_UNICODE,
     NUL,
     Repair,
+    describe,
     has_leap_second,
     may_hold_nul,
     parse_leniently,
@@ -206,3 +207,12 @@ def test_a_leap_second_is_read_only_in_a_timestamp_field() -> None:
     assert body == {
         "items": [{"note": "2016-12-31T23:59:60Z", "at": "2016-12-31T23:59:59.999999Z"}]
     }
+
+
+def test_the_warning_names_five_records_and_counts_the_rest() -> None:
+    repairs = [(n, Repair(n, "contact_id", NUL)) for n in range(7)]
+    warning = describe(repairs)
+    assert "record id 0: `contact_id` (a NUL character); record id 1:" in warning
+    assert "record id 4: `contact_id` (a NUL character); and 2 more." in warning
+    assert "record id 5" not in warning
+    assert "\n" not in warning
