@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from tap_reviewrover.errors import ReviewRoverError
-from tap_reviewrover.records import as_builtins
+from tap_reviewrover.records import repaired
+from tap_reviewrover.sink import as_builtins
 
 if t.TYPE_CHECKING:
     import logging
@@ -66,6 +67,9 @@ class PartitionSync:
             for taken in self.walker.pages(self._first):
                 page_taken()
                 records = self.bookmark.window.wanted(taken.records, updated)
+                fetched = taken.fetched
+                if warning := repaired(fetched.records, fetched.repairs, records):
+                    self.logger.warning("%s", warning)
                 if not self.fast:
                     yield from as_builtins(records)
                     continue

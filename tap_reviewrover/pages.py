@@ -16,6 +16,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import RESTStream
 
     from tap_reviewrover.records import Pagination
+    from tap_reviewrover.repairs import Repair
 
 #: A page to read: its number and the page size asked for.
 PageKey = tuple[int, int]
@@ -34,6 +35,7 @@ class FetchedPage:
         api_clock: The response's ``Date``, if it had one.
         received_at: This host's clock when the answer arrived.
         seconds: How long the answer took, from the request to its last byte.
+        repairs: Text replaced in its records (see ``records.PageDecoder``).
     """
 
     number: int
@@ -44,6 +46,7 @@ class FetchedPage:
     api_clock: dt.datetime | None
     received_at: dt.datetime
     seconds: float = 0.0
+    repairs: list[Repair] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

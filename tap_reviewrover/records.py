@@ -1,11 +1,14 @@
 """Typed records: pages decoded and checked in one pass, encoded a page at a time.
 
-The stream's JSON Schema is the one source of truth: :func:`record_type` turns it
-into a :class:`msgspec.Struct`, so that decoding a page *is* checking it (an id
+The stream's JSON Schema is the one source of truth:
+:func:`~tap_reviewrover.record_types.record_type` turns it into a
+:class:`msgspec.Struct`, so that decoding a page *is* checking it (an id
 that is a string, a ``completed`` of ``"yes"``, a timestamp such as
-``2024-13-45T99:99:99Z`` or without an offset, a record without ``id``), at no more
-CPU than decoding it untyped. Fields the schema does not know are left out, and
-named once.
+``2024-13-45T99:99:99Z`` or without an offset, a record without ``id``, an
+integer beyond 64 bits), at no more CPU than decoding it untyped. Fields the
+schema does not know are left out, and named once. The rare page that needs more
+(a leap second, a NUL, text that is not Unicode) takes a slower path, with
+:mod:`tap_reviewrover.repairs`; a clean page never does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ import threading
 import typing as t
 
 import msgspec
+
+from tap_reviewrover.record_types import record_type
+from tap_reviewrover.repairs import (
+    Repair,
+    describe,
+    has_leap_second,
+    may_hold_nul,
+    parse_leniently,
+    repair_page,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -31,8 +44,6 @@ EDGE_YEARS = (b'"0001-', b'"9999-')
 Count = t.Annotated[int, msgspec.Meta(ge=0)]
 #: A page number or size, when the API echoes it.
 Positive = t.Annotated[int, msgspec.Meta(ge=1)]
-#: An RFC 3339 timestamp with its offset.
-Timestamp = t.Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
 class UnexpectedResponseError(ValueError):
@@ -52,91 +63,68 @@ class Pagination(msgspec.Struct):
     limit: Positive | None = None
 
 
-_JSON_TYPES: dict[str, t.Any] = {
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "array": list[t.Any],
-    "object": dict[str, t.Any],
-}
+class DecodedPage(t.NamedTuple):
+    """A page as :meth:`PageDecoder.decode` read it.
+
+    Attributes:
+        records: The records (Structs), in API order.
+        pagination: The ``pagination`` object.
+        unknown_fields: Fields beyond the schema first seen on this page.
+        repairs: The text replaced in its records (see :class:`PageDecoder`).
+    """
+
+    records: list[t.Any]
+    pagination: Pagination
+    unknown_fields: set[str]
+    repairs: list[Repair]
 
 
-def field_type(schema: Mapping[str, t.Any]) -> t.Any:  # noqa: ANN401 - a type
-    """The Python type that checks one property of a JSON Schema.
+def repaired(
+    page: list[t.Any], repairs: list[Repair], emitted: Iterable[t.Any]
+) -> str | None:
+    """The warning for the records emitted from a page whose text was replaced.
+
+    A record that is not emitted (older than the bookmark) is not named: nothing
+    altered was sent, and an hourly sync would otherwise warn about it forever.
 
     Args:
-        schema: The property's schema, such as ``{"type": ["string", "null"],
-            "format": "date-time"}``.
+        page: The page's records, as decoded.
+        repairs: What :meth:`PageDecoder.decode` replaced in them.
+        emitted: Those of the records the sync emits.
 
     Returns:
-        ``int``, ``str``, ``bool``, an aware datetime... and ``| None`` when the
-        schema allows null.
-
-    Raises:
-        ValueError: If the schema's type is not one this module knows.
+        One line naming each record emitted with replaced text (``id`` and
+        field), or None when there is none.
     """
-    types = schema.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    kinds = [kind for kind in types if kind != "null"]
-    if len(kinds) != 1:
-        msg = f"cannot type a property of type {types!r}"
-        raise ValueError(msg)
-    (kind,) = kinds
-    if kind == "string":
-        python: t.Any = Timestamp if schema.get("format") == "date-time" else str
-    elif kind in _JSON_TYPES:
-        python = _JSON_TYPES[kind]
-    else:
-        msg = f"cannot type a property of type {kind!r}"
-        raise ValueError(msg)
-    return python | None if "null" in types else python
-
-
-def record_type(
-    name: str,
-    schema: Mapping[str, t.Any],
-    *,
-    forbid_unknown_fields: bool,
-) -> type[msgspec.Struct]:
-    """A Struct with one field per property of the schema, in its order.
-
-    A property listed in ``required`` must be present and not null; any other
-    one may be missing (it is then null).
-
-    Args:
-        name: The Struct's name.
-        schema: The stream's JSON Schema (an object with ``properties``).
-        forbid_unknown_fields: Whether a field the schema lacks is an error (it is
-            otherwise left out).
-
-    Returns:
-        The Struct type.
-    """
-    required = set(schema.get("required", []))
-    fields: list[tuple[str, t.Any] | tuple[str, t.Any, t.Any]] = []
-    for field, property_schema in schema["properties"].items():
-        python = field_type(property_schema)
-        if field in required:
-            fields.append((field, _without_none(python)))
-        else:
-            fields.append((field, python | None, None))
-    return msgspec.defstruct(
-        name,
-        fields,
-        forbid_unknown_fields=forbid_unknown_fields,
-        kw_only=True,
-    )
-
-
-def _without_none(python: t.Any) -> t.Any:  # noqa: ANN401 - a type
-    args = [arg for arg in t.get_args(python) if arg is not type(None)]
-    if t.get_origin(python) in {t.Union, type(int | None)} and len(args) == 1:
-        return args[0]
-    return python
+    if not repairs:
+        return None
+    emitted_now = {id(record) for record in emitted}
+    named = [
+        (getattr(page[repair.position], "id", None), repair)
+        for repair in repairs
+        if id(page[repair.position]) in emitted_now
+    ]
+    return describe(named) if named else None
 
 
 class PageDecoder:
-    """Decodes one list's pages: ``{records_key: [...], "pagination": {...}}``.
+    r"""Decodes one list's pages: ``{records_key: [...], "pagination": {...}}``.
+
+    A record that breaks the schema stops the sync: the tap cannot guess what the
+    API meant. Two kinds of value are not guesses, and are taken instead:
+
+    - **Text a warehouse cannot store**: a NUL, a lone surrogate (``\ud800``) or
+      bytes that are not UTF-8 in a string. It is replaced with U+FFFD, and a
+      warning names each record emitted with it (by ``id``) and its field. Not a
+      stop: every sync reads every page, so one vendor's bad string would stop
+      every sync until the vendor fixed it; and the text is no character at all
+      (a surrogate is half of one, NUL is the C string terminator), which
+      PostgreSQL refuses, failing the whole load. Not silent either: the warning
+      says where, and U+FFFD (Unicode's mark for exactly this) shows it in the
+      row. A record with such text that the sync does not emit (older than the
+      bookmark) is not reported: nothing altered was sent.
+    - **A leap second** (``23:59:60Z``): valid RFC 3339, read as 23:59:59.999999
+      (see :func:`tap_reviewrover.repairs.read_leap_second`).
 
     Attributes:
         unknown_fields: Fields the API sent that the schema lacks, so far.
@@ -163,7 +151,7 @@ class PageDecoder:
         schema = {**schema, "required": sorted(wanted)}
         self.records_key = records_key
         self.unknown_fields: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # pages are decoded on several threads
         known = frozenset(schema["properties"])
         self._known_fields = known
         self._stream_name = stream_name
@@ -186,45 +174,100 @@ class PageDecoder:
             decoders.append(msgspec.json.Decoder(body))
         self._strict, self._lenient = decoders
 
-    def decode(self, content: bytes) -> tuple[list[t.Any], Pagination, set[str]]:
-        """Decode and check one page.
+    def decode(self, content: bytes) -> DecodedPage:
+        r"""Decode and check one page.
+
+        A clean page is decoded once, in C. Only a page that fails to decode, or
+        whose bytes hold a ``\u0000``, is read again the slow way (see the class
+        doc).
 
         Args:
             content: The response body.
 
         Returns:
-            The records (Structs), the pagination, and the unknown fields this page
-            showed for the first time (to be reported once).
+            The records (Structs), the pagination, the unknown fields this page
+            showed for the first time (to be reported once), and the text it
+            replaced.
 
         Raises:
             NotJsonError: If the body is not JSON.
             UnexpectedResponseError: If the body is not the documented shape, or a
                 record breaks the schema; the message names the record and field.
         """
-        new_unknown: set[str] = set()
-        body: t.Any
         try:
-            body = self._strict.decode(content)
+            body, unknown = self._typed(content)
+        except msgspec.ValidationError as error:
+            if not has_leap_second(content):
+                raise self._problem(error, content) from None
+            return self._decode_repaired(content, error)
+        except msgspec.DecodeError as error:
+            # A lone surrogate or bytes that are not UTF-8, or not JSON at all.
+            return self._decode_repaired(content, error)
+        if may_hold_nul(content):
+            return self._decode_repaired(content, None)
+        return self._decoded(body, unknown, content, [])
+
+    def _typed(self, content: bytes) -> tuple[t.Any, set[str]]:
+        """The body, and fields beyond the schema (only some when known already).
+
+        Raises:
+            msgspec.DecodeError: As msgspec does (``ValidationError`` too).
+        """
+        try:
+            return self._strict.decode(content), set()
         except msgspec.ValidationError as error:
             unknown = _unknown_field(str(error))
             if unknown is None:
+                raise
+        found = (
+            {unknown}
+            if unknown in self.unknown_fields
+            else self._fields_beyond_schema(content)
+        )
+        return self._lenient.decode(content), found
+
+    def _decode_repaired(
+        self, content: bytes, error: msgspec.DecodeError | None
+    ) -> DecodedPage:
+        """Decode a page through plain values, made storable and readable."""
+        try:
+            if error is not None and not isinstance(error, msgspec.ValidationError):
+                plain = parse_leniently(content)
+            else:  # valid JSON to msgspec: the same parser reads it again
+                plain = msgspec.json.decode(content)
+            repairs = repair_page(
+                plain, self.records_key, self._known_fields, self._timestamp_fields
+            )
+            clean = msgspec.json.encode(plain)
+        except (ValueError, RecursionError):
+            if isinstance(error, msgspec.ValidationError):
                 raise self._problem(error, content) from None
-            with self._lock:  # pages are decoded on several threads
-                if unknown not in self.unknown_fields:
-                    beyond = self._fields_beyond_schema(content)
-                    new_unknown = beyond - self.unknown_fields
-                    self.unknown_fields |= new_unknown
-            try:
-                body = self._lenient.decode(content)
-            except msgspec.ValidationError as error:
-                raise self._problem(error, content) from None
-        except msgspec.DecodeError as error:
-            msg = f"the body is not valid JSON ({error})"
+            msg = f"the body is not valid JSON ({error or 'too deep to repair'})"
             raise NotJsonError(msg) from None
+        try:
+            body, unknown = self._typed(clean)
+        except msgspec.ValidationError as problem:
+            raise self._problem(problem, clean) from None
+        except msgspec.DecodeError as problem:  # pragma: no cover - encoded above
+            msg = f"the body is not valid JSON ({problem})"
+            raise NotJsonError(msg) from None
+        return self._decoded(body, unknown, clean, repairs)
+
+    def _decoded(
+        self,
+        body: t.Any,  # noqa: ANN401 - a ListPage Struct, built at run time
+        unknown: set[str],
+        content: bytes,
+        repairs: list[Repair],
+    ) -> DecodedPage:
+        """Finish a decoded page: check its moments, keep what it showed."""
         records: list[t.Any] = getattr(body, self.records_key)
         if any(edge in content for edge in EDGE_YEARS):
             self._check_moments_exist(records)
-        return records, body.pagination, new_unknown
+        with self._lock:
+            new_unknown = unknown - self.unknown_fields
+            self.unknown_fields |= new_unknown
+        return DecodedPage(records, body.pagination, new_unknown, repairs)
 
     def _check_moments_exist(self, records: list[t.Any]) -> None:
         # 0001-01-01T00:00:00+01:00 decodes, but that moment is before year 1 in
@@ -281,8 +324,8 @@ def _unknown_field(message: str) -> str | None:
 def _raw_record(content: bytes, records_key: str, position: int) -> object:
     """The record at ``position`` as plain JSON, to name it in a message."""
     try:
-        body = msgspec.json.decode(content)
-    except (msgspec.DecodeError, RecursionError):
+        body = parse_leniently(content)  # a lone surrogate elsewhere, too
+    except ValueError:
         return None
     records = body.get(records_key) if isinstance(body, dict) else None
     if isinstance(records, list) and position < len(records):
@@ -298,70 +341,3 @@ def _identify_raw(record: object) -> str:
 
 def _identify(record: object) -> str:
     return f"id {getattr(record, 'id', None)!r}"
-
-
-class RecordLines:
-    """Encodes records as Singer RECORD lines, a page at a time.
-
-    One call encodes a whole page in C (``encode_lines``); the message around each
-    record is the same for the page, so it is spliced in around each line.
-    """
-
-    def __init__(self, stream_name: str) -> None:
-        """Prepare the message prefix of one stream.
-
-        Args:
-            stream_name: The stream the records belong to.
-        """
-        self._encoder = msgspec.json.Encoder()
-        self._prefix = (
-            b'{"type":"RECORD","stream":'
-            + self._encoder.encode(stream_name)
-            + b',"record":'
-        )
-
-    def encode(
-        self,
-        records: Iterable[msgspec.Struct] | list[t.Any],
-        *,
-        version: int | None,
-        time_extracted: dt.datetime,
-    ) -> bytes:
-        """One RECORD line per record, each ending in a newline.
-
-        Args:
-            records: The records, in order.
-            version: The table version every record carries, if any.
-            time_extracted: When the page was read.
-
-        Returns:
-            The lines; empty for no records.
-        """
-        body = self._encoder.encode_lines(list(records))
-        if not body:
-            return b""
-        suffix = b',"time_extracted":' + self._encoder.encode(time_extracted)
-        if version is not None:
-            suffix = b',"version":' + str(version).encode() + suffix
-        suffix += b"}"
-        # A JSON text never holds a raw newline (strings escape it), so each
-        # newline of encode_lines ends exactly one record.
-        return (
-            self._prefix
-            + body[:-1].replace(b"\n", suffix + b"\n" + self._prefix)
-            + suffix
-            + b"\n"
-        )
-
-
-def as_builtins(records: Iterable[msgspec.Struct]) -> Iterable[dict[str, t.Any]]:
-    """The records as plain dicts (timestamps as RFC 3339 text), for the SDK.
-
-    Args:
-        records: Typed records.
-
-    Yields:
-        One dict per record.
-    """
-    for record in records:
-        yield t.cast("dict[str, t.Any]", msgspec.to_builtins(record))

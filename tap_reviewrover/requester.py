@@ -53,7 +53,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
 
     from tap_reviewrover.pages import PageKey, PartitionRequests, Settings
-    from tap_reviewrover.records import PageDecoder, Pagination
+    from tap_reviewrover.records import DecodedPage, PageDecoder
 
 #: Bytes read from the socket at a time (decompressed at most that much at once).
 READ_CHUNK_BYTES = 64 * 1024
@@ -206,12 +206,13 @@ class Requester:
         return FetchedPage(
             number=key[0],
             limit=key[1],
-            records=page[0],
-            pagination=page[1],
-            unknown_fields=page[2],
+            records=page.records,
+            pagination=page.pagination,
+            unknown_fields=page.unknown_fields,
             api_clock=api_clock,
             received_at=received_at,
             seconds=time.monotonic() - sent,
+            repairs=page.repairs,
         )
 
     def _read_body(self, response: requests.Response, where: str) -> bytes:
@@ -232,9 +233,7 @@ class Requester:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _decode(
-        self, answer: Answer, key: PageKey
-    ) -> tuple[list[t.Any], Pagination, set[str]]:
+    def _decode(self, answer: Answer, key: PageKey) -> DecodedPage:
         try:
             return self._decoder.decode(answer.body)
         except NotJsonError:

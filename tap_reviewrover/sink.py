@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import typing as t
 
+import msgspec
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_reviewrover import sdk_compat
 from tap_reviewrover.output import EncodedRecords, EndOfRecords
-from tap_reviewrover.records import RecordLines
 
 if t.TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from singer_sdk import metrics
     from singer_sdk.streams import Stream
@@ -104,3 +104,70 @@ class RecordSink:
     def write_out(self) -> None:
         """Have the writer write out every block it holds (before a long wait)."""
         sdk_compat.write_message(self._stream, EndOfRecords())
+
+
+class RecordLines:
+    """Encodes records as Singer RECORD lines, a page at a time.
+
+    One call encodes a whole page in C (``encode_lines``); the message around each
+    record is the same for the page, so it is spliced in around each line.
+    """
+
+    def __init__(self, stream_name: str) -> None:
+        """Prepare the message prefix of one stream.
+
+        Args:
+            stream_name: The stream the records belong to.
+        """
+        self._encoder = msgspec.json.Encoder()
+        self._prefix = (
+            b'{"type":"RECORD","stream":'
+            + self._encoder.encode(stream_name)
+            + b',"record":'
+        )
+
+    def encode(
+        self,
+        records: Iterable[msgspec.Struct] | list[t.Any],
+        *,
+        version: int | None,
+        time_extracted: dt.datetime,
+    ) -> bytes:
+        """One RECORD line per record, each ending in a newline.
+
+        Args:
+            records: The records, in order.
+            version: The table version every record carries, if any.
+            time_extracted: When the page was read.
+
+        Returns:
+            The lines; empty for no records.
+        """
+        body = self._encoder.encode_lines(list(records))
+        if not body:
+            return b""
+        suffix = b',"time_extracted":' + self._encoder.encode(time_extracted)
+        if version is not None:
+            suffix = b',"version":' + str(version).encode() + suffix
+        suffix += b"}"
+        # A JSON text never holds a raw newline (strings escape it), so each
+        # newline of encode_lines ends exactly one record.
+        return (
+            self._prefix
+            + body[:-1].replace(b"\n", suffix + b"\n" + self._prefix)
+            + suffix
+            + b"\n"
+        )
+
+
+def as_builtins(records: Iterable[msgspec.Struct]) -> Iterable[dict[str, t.Any]]:
+    """The records as plain dicts (timestamps as RFC 3339 text), for the SDK.
+
+    Args:
+        records: Typed records.
+
+    Yields:
+        One dict per record.
+    """
+    for record in records:
+        yield t.cast("dict[str, t.Any]", msgspec.to_builtins(record))

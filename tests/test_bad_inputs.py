@@ -233,6 +233,41 @@ def test_an_api_timestamp_that_is_no_moment_in_utc_stops_the_sync(
     no_bookmark_moved(run)
 
 
+def test_an_id_beyond_64_bits_stops_the_sync_naming_the_record(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # No warehouse's BIGINT holds it: emitted, it would fail the whole load.
+    body = page_body(sandbox, 2)
+    body["enrollments"][3]["id"] = 2**63
+    sandbox.faults.add(Fault.status(200, body=body), page=2, times=None)
+    run = run_cli(tmp_path, tap_config(sandbox))
+    assert_one_clear_line(
+        run,
+        "page 2: record 4 (id 9223372036854775808): `id`: Expected `int` <= "
+        "9223372036854775807",
+    )
+    assert 2**63 not in [record["id"] for record in run.output.records]
+    no_bookmark_moved(run)
+
+
+def test_a_lone_surrogate_is_one_warning_naming_the_record_and_a_whole_sync(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    body = page_body(sandbox, 2)
+    fourth = body["enrollments"][3]
+    fourth["contact_id"] = "cont_\ud800"
+    sandbox.faults.add(Fault.status(200, body=body), page=2, times=None)
+    run = run_cli(tmp_path, tap_config(sandbox))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(run.output.records) == len(sandbox.store)
+    [warning] = [line for line in run.stderr.splitlines() if "U+FFFD" in line]
+    assert (
+        f"record id {fourth['id']}: `contact_id` (a lone surrogate or bytes" in warning
+    )
+    assert "retrying" not in run.stderr
+    assert not [line for line in run.stderr.splitlines() if "ERROR" in line]
+
+
 def test_the_reader_going_away_is_one_clear_line(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

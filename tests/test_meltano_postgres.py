@@ -10,8 +10,10 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from reviewrover_sandbox import Fault
 
 from tests.meltano_project import (
+    COLUMNS,
     PAGE_SIZE,
     MeltanoProject,
     api_rows,
@@ -94,6 +96,38 @@ def test_the_first_load_equals_the_api_with_typed_columns(
     for column in ("enrolled_at", "created_at", "updated_at"):
         assert types[column].startswith("timestamp"), (column, types[column])
     assert types["campaign_id"] == types["contact_id"] == "text"
+
+
+def test_text_postgres_cannot_hold_and_the_largest_id_load_with_the_rest(
+    project: MeltanoProject,
+    postgres: psycopg.Connection[Row],
+    schema: str,
+) -> None:
+    # A NUL or a lone surrogate used to fail the whole load; U+FFFD loads.
+    store = project.sandbox.store
+    order = store.ids_in_api_order()
+    store.update(order[3], contact_id="cont_\x00nul")
+    store.update(order[40], campaign_id="camp_\ud800half")
+    largest = 2**63 - 1
+
+    def largest_id(records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        for record in records:
+            if record["id"] == order[70]:
+                record["id"] = largest
+        return records
+
+    project.sandbox.faults.add(Fault.records(largest_id), times=None)
+    run = project.run(*INCREMENTAL)
+    rows = {row[0]: row for row in postgres_rows(postgres, schema)}
+    assert len(rows) == len(store)
+    contact, campaign = COLUMNS.index("contact_id"), COLUMNS.index("campaign_id")
+    assert rows[order[3]][contact] == "cont_\ufffdnul"
+    assert rows[order[40]][campaign] == "camp_\ufffdhalf"
+    assert largest in rows
+    assert order[70] not in rows
+    assert column_types(postgres, schema)["id"] == "bigint"
+    assert f"record id {order[3]}: `contact_id` (a NUL character)" in run.log
+    assert f"record id {order[40]}: `campaign_id` (a lone surrogate or bytes" in run.log
 
 
 def test_a_rerun_without_api_changes_touches_no_row(
