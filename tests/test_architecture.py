@@ -1,6 +1,6 @@
 """The shape of the engine: small modules, a thin stream, no import cycle.
 
-See docs/ARCHITECTURE.md. These limits are what keeps each part readable in a few
+See README, "How it works". These limits are what keeps each part readable in a few
 minutes and each rule in one place; a change that breaks one should split a
 module, not raise the limit.
 """
