@@ -34,7 +34,7 @@ from tap_reviewrover.walkers.base import Tally
 from tap_reviewrover.walkers.full_scan import FullScan
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from singer_sdk.helpers.types import Context
 
@@ -147,7 +147,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             names=(self.name, context),
         )
         # Before a long wait, what was read goes out to the target first.
-        self.requester.on_long_wait = lambda _: run.walker.post(self._sink.write_out)
+        self.requester.before_long_wait = partial(self._write_out_then, run.walker)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
@@ -161,6 +161,17 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             self.state_manager.is_flushed = False
         if self._missing and (not self.partitions or context == self.partitions[-1]):
             raise ReviewRoverError(" ".join(map(str, self._missing)))
+
+    def _write_out_then(self, walker: Walker, then: Callable[[], None]) -> None:
+        """Have the walk's thread write out what was read, then call ``then``."""
+
+        def write_out() -> None:
+            try:
+                self._sink.write_out()
+            finally:
+                then()
+
+        walker.post(write_out)
 
     def _walker(self, context: Context | None) -> Walker:
         requester = self.requester  # first: the template takes its session's hooks

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -272,6 +273,16 @@ def run_cli(
     )
     _CLI_OUTPUT.extend([completed.stdout, completed.stderr])
     return CliRun(completed.returncode, completed.stdout, completed.stderr)
+
+
+#: A log line as the tap writes it: ``time | LEVEL | logger | message``.
+_LOG_LINE = re.compile(r"^\S+ \S+ \| (\w+) *\| [^|]*\| (.*)$")
+
+
+def logged_at(stderr: str, *levels: str) -> list[str]:
+    """The messages of a run's log lines at any of ``levels``, such as ERROR."""
+    matches = (_LOG_LINE.match(line) for line in stderr.splitlines())
+    return [m[2] for m in matches if m is not None and m[1] in levels]
 
 
 class VirtualTime:
