@@ -285,6 +285,24 @@ def logged_at(stderr: str, *levels: str) -> list[str]:
     return [m[2] for m in matches if m is not None and m[1] in levels]
 
 
+def assert_one_error_line(run: CliRun, problem: str) -> str:
+    """Exit 1 with exactly one ERROR line, which says ``problem``; return it."""
+    assert run.returncode == 1, run.stderr[-3000:]
+    errors = logged_at(run.stderr, "ERROR", "CRITICAL")
+    assert len(errors) == 1, errors
+    assert problem in errors[0], errors[0]
+    assert "Traceback" not in run.stderr
+    return errors[0]
+
+
+def no_bookmark_anywhere(output: SyncOutput) -> None:
+    """No STATE the sync wrote has a bookmark value, partitioned or not."""
+    for state in output.states:
+        for stream_state in state.get("bookmarks", {}).values():
+            for bookmark in [stream_state, *stream_state.get("partitions", [])]:
+                assert bookmark.get("replication_key_value") is None, state
+
+
 class VirtualTime:
     """Monotonic time that a sleep moves on at once, instead of waiting."""
 
