@@ -115,8 +115,9 @@ def token_problem(token: str) -> str | None:
     if len(token) < MIN_SECRET_LENGTH:
         # Every output is redacted of the token: "5" or "token" would be masked
         # in ordinary lines ("5*** records"), and no real token is that short.
+        characters = "character" if len(token) == 1 else "characters"
         return (
-            f"is {len(token)} characters long: a ReviewRover API token is longer "
+            f"is {len(token)} {characters} long: a ReviewRover API token is longer "
             f"(at least {MIN_SECRET_LENGTH}); check that the whole token was copied"
         )
     return None

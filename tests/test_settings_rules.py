@@ -67,7 +67,7 @@ def test_a_refused_url_with_a_password_never_shows_the_password() -> None:
         ({"api_url": "https://example.com/api?key=x"}, "without a query"),
         ({"api_url": "https://example.com/api#top"}, "without a query"),
         ({"api_url": "https://example.com/api?"}, "without a query"),
-        ({"auth_token": "5"}, "is 1 characters long"),
+        ({"auth_token": "5"}, "is 1 character long"),
         ({"auth_token": "password"}, "is 8 characters long"),
     ],
 )
