@@ -25,6 +25,7 @@ from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_reviewrover import bookmarks, sdk_compat, sink, versions
+from tap_reviewrover.config_checks import catalog_problem
 from tap_reviewrover.coordinator import PartitionSync
 from tap_reviewrover.errors import CampaignNotFoundError, ReviewRoverError
 from tap_reviewrover.pages import PartitionRequests, Settings
@@ -37,6 +38,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import Catalog
 
     from tap_reviewrover.pages import PageKey
     from tap_reviewrover.walkers.base import Walker
@@ -104,6 +106,25 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
         # filters its lists by them, such as campaign_id), the page and its size.
         number, limit = next_page_token or (1, self.config["page_size"])
         return {**(context or {}), "page": number, "limit": limit}
+
+    @override
+    def apply_catalog(self, catalog: Catalog) -> None:
+        # The stream's own keys, before the catalog may change them.
+        declared = (tuple(self.primary_keys), self.replication_key)
+        needed = dict.fromkeys(declared[0], "the key of every record")
+        needed[self.created_key] = "the order of the list"
+        if declared[1] is not None:
+            needed[declared[1]] = "the replication key"
+        super().apply_catalog(catalog)
+        problem = catalog_problem(
+            self.name,
+            fields=self.effective_schema.get("properties", {}),
+            needed=needed,
+            keys=(tuple(self.primary_keys), self.replication_key),
+            declared=declared,
+        )
+        if problem is not None:
+            raise ReviewRoverError(problem)
 
     @cached_property
     def requester(self) -> Requester:
