@@ -16,6 +16,7 @@ import typing as t
 from pathlib import Path
 
 from tap_reviewrover.errors import ReviewRoverError
+from tap_reviewrover.output import NO_STDOUT
 from tap_reviewrover.redaction import REDACTOR
 
 if t.TYPE_CHECKING:
@@ -31,6 +32,11 @@ def main(tap_class: type[Tap]) -> None:
     REDACTOR.install()
     command = tap_class.cli  # sets up logging
     logger = tap_class.logger
+    if sys.stdout is None:
+        # File descriptor 1 was closed: every mode (sync, --discover, --about)
+        # would write nothing and exit 0.
+        logger.error("%s", NO_STDOUT)
+        sys.exit(1)
     try:
         command.main(prog_name=tap_class.name)
     except ReviewRoverError as exc:

@@ -25,6 +25,7 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_reviewrover import bookmarks, sdk_compat, sink, versions
+from tap_reviewrover.config_checks import catalog_problem
 from tap_reviewrover.coordinator import PartitionSync
 from tap_reviewrover.errors import CampaignNotFoundError, ReviewRoverError
 from tap_reviewrover.pages import PartitionRequests, Settings
@@ -34,9 +35,10 @@ from tap_reviewrover.walkers import STRATEGIES, WalkPlan
 from tap_reviewrover.walkers.base import Tally
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import Catalog
 
     from tap_reviewrover.pages import PageKey
     from tap_reviewrover.walkers.base import Walker
@@ -103,6 +105,25 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
         number, limit = next_page_token or (1, self.config["page_size"])
         return {**(context or {}), "page": number, "limit": limit}
 
+    @override
+    def apply_catalog(self, catalog: Catalog) -> None:
+        # The stream's own keys, before the catalog may change them.
+        declared = (tuple(self.primary_keys), self.replication_key)
+        needed = dict.fromkeys(declared[0], "the key of every record")
+        needed[self.created_key] = "the order of the list"
+        if declared[1] is not None:
+            needed[declared[1]] = "the replication key"
+        super().apply_catalog(catalog)
+        problem = catalog_problem(
+            self.name,
+            fields=self.effective_schema.get("properties", {}),
+            needed=needed,
+            keys=(tuple(self.primary_keys), self.replication_key),
+            declared=declared,
+        )
+        if problem is not None:
+            raise ReviewRoverError(problem)
+
     @cached_property
     def requester(self) -> Requester:
         """Sends this stream's requests; built before any worker thread starts."""
@@ -145,7 +166,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             names=(self.name, context),
         )
         # Before a long wait, what was read goes out to the target first.
-        self.requester.on_long_wait = lambda _: run.walker.post(self._sink.write_out)
+        self.requester.before_long_wait = partial(self._write_out_then, run.walker)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
@@ -159,6 +180,17 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             self.state_manager.is_flushed = False
         if self._missing and (not self.partitions or context == self.partitions[-1]):
             raise ReviewRoverError(" ".join(map(str, self._missing)))
+
+    def _write_out_then(self, walker: Walker, then: Callable[[], None]) -> None:
+        """Have the walk's thread write out what was read, then call ``then``."""
+
+        def write_out() -> None:
+            try:
+                self._sink.write_out()
+            finally:
+                then()
+
+        walker.post(write_out)
 
     def _walker(self, context: Context | None) -> Walker:
         requester = self.requester  # first: the template takes its session's hooks

@@ -115,8 +115,9 @@ def token_problem(token: str) -> str | None:
     if len(token) < MIN_SECRET_LENGTH:
         # Every output is redacted of the token: "5" or "token" would be masked
         # in ordinary lines ("5*** records"), and no real token is that short.
+        characters = "character" if len(token) == 1 else "characters"
         return (
-            f"is {len(token)} characters long: a ReviewRover API token is longer "
+            f"is {len(token)} {characters} long: a ReviewRover API token is longer "
             f"(at least {MIN_SECRET_LENGTH}); check that the whole token was copied"
         )
     return None
@@ -218,6 +219,51 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def catalog_problem(
+    stream: str,
+    *,
+    fields: t.Collection[str],
+    needed: t.Mapping[str, str],
+    keys: tuple[tuple[str, ...], str | None],
+    declared: tuple[tuple[str, ...], str | None],
+) -> str | None:
+    """Why a catalog's entry for ``stream`` cannot be synced, if it cannot.
+
+    The walk places each record by its key and creation time, and the bookmark
+    moves on the time of the last change: a catalog without one of them would
+    have the tap write a SCHEMA without a field every RECORD carries (or lose
+    rows, on a key or replication key of the catalog's own choosing).
+    Deselecting other fields (``"selected": false``) is fine.
+
+    Args:
+        stream: The stream's name.
+        fields: The properties of the catalog's schema for the stream.
+        needed: The fields the tap needs, each with what it is for.
+        keys: The catalog's key properties and replication key.
+        declared: The stream's own.
+
+    Returns:
+        A message, or None when the entry is fine.
+    """
+    missing = [
+        f"{name} ({role})" for name, role in needed.items() if name not in fields
+    ]
+    if missing:
+        return (
+            f"The catalog's schema for {stream} lacks {', '.join(missing)}, which "
+            "the tap needs to sync it. Start from the catalog of --discover, and "
+            'deselect fields with "selected": false rather than removing them.'
+        )
+    if keys != declared:
+        return (
+            f"The catalog gives {stream} the key properties {list(keys[0])} and the "
+            f"replication key {keys[1]!r}; the tap walks the list by "
+            f"{list(declared[0])} and bookmarks {declared[1]!r}, which a catalog "
+            "cannot change. Start from the catalog of --discover."
+        )
+    return None
 
 
 def with_where_to_set_it(error: str) -> str:

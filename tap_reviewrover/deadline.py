@@ -160,6 +160,11 @@ class Watchdog:
                 self._condition.notify()
         return watch
 
+    def recheck(self) -> None:
+        """Look at the deadlines again now: the clock moved (a test's clock)."""
+        with self._condition:
+            self._condition.notify()
+
     def _run(self) -> None:
         with self._condition:
             while True:

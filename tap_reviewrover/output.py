@@ -9,7 +9,8 @@ covers.
 Every line it writes is a whole message, even when a signal arrives while stdout
 is blocked by a slow target: writing is never interrupted half-way. A stop asked
 for meanwhile (:meth:`SingerOutput.defer_stop`) runs once the block is out. A
-reader that went away (``tap | head -1``) ends the sync with one clear error.
+reader that went away (``tap | head -1``), or a stdout closed before the tap
+started (``tap >&-``), ends the sync with one clear error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ if t.TYPE_CHECKING:
 
 #: Bytes of RECORD messages held before they are written out (a few pages).
 RECORD_BUFFER_BYTES = 64 * 1024
+#: The error when the tap has no stdout at all.
+NO_STDOUT = (
+    "The tap's standard output is closed (started with `>&-`, or by a program "
+    "that gave it none): there is nowhere to write its messages. Pipe it into a "
+    "target, or redirect it to a file."
+)
 
 
 class OutputClosedError(ReviewRoverError):
@@ -138,8 +145,16 @@ class SingerOutput(MsgSpecWriter):
 
 
 def _write_all(data: bytes) -> None:
-    """Write ``data`` to stdout, to the last byte, whatever signals come."""
+    """Write ``data`` to stdout, to the last byte, whatever signals come.
+
+    Raises:
+        OutputClosedError: If the tap started without a stdout.
+    """
     stream = sys.stdout
+    if stream is None:
+        # Python sets sys.stdout to None when file descriptor 1 was closed; that
+        # descriptor may be reused by any file the tap opens: never write to it.
+        raise OutputClosedError(NO_STDOUT)
     try:
         fd = stream.fileno()
     except (AttributeError, ValueError, io.UnsupportedOperation):

@@ -57,6 +57,9 @@ if t.TYPE_CHECKING:
 
 #: Bytes read from the socket at a time (decompressed at most that much at once).
 READ_CHUNK_BYTES = 64 * 1024
+#: How often a worker waiting for the walk to write out looks whether the walk
+#: ended meanwhile (it then writes nothing more).
+WRITE_OUT_CHECK_SECONDS = 0.05
 
 
 def wait_before_retry(seconds: float, cancelled: threading.Event) -> None:
@@ -75,8 +78,10 @@ class Requester:
     Attributes:
         pause: The pause every try waits on while another waits to retry.
         pacer: Spaces the requests to the API's rate limit.
-        on_long_wait: Called (from a worker thread) before any wait longer than
-            a pacer's step, so that what was read can be written out first.
+        before_long_wait: Has the records read so far written out, then calls
+            the function it is given (both in the thread that walks: the
+            stream's ``walker.post``). Before any wait longer than a pacer's
+            step the requester waits until they are out.
     """
 
     def __init__(  # noqa: PLR0913 - each is one part the requester owns
@@ -101,7 +106,7 @@ class Requester:
         """
         self.pause = SharedPause()
         self.pacer = Pacer(max_rate=settings.max_rate)
-        self.on_long_wait: Callable[[Wait], None] | None = None
+        self.before_long_wait: Callable[[Callable[[], None]], None] | None = None
         self._settings = settings
         self._decoder = decoder
         self._where = where
@@ -110,6 +115,7 @@ class Requester:
         self._watchdog = Watchdog()
         self._lock = threading.Lock()
         self._stop_before_next: ReviewRoverError | None = None
+        self._write_out_before_next = False
         self.session = settled(session, where)
         self.session.hooks["response"].append(self._refuse_redirect)
 
@@ -147,6 +153,14 @@ class Requester:
             with self._lock:
                 if self._stop_before_next is not None:
                     raise self._stop_before_next
+                write_out, self._write_out_before_next = (
+                    self._write_out_before_next,
+                    False,
+                )
+            if write_out:
+                # The pacer holds this request: the page whose headers asked for
+                # the hold was handed to the walk before this request began.
+                self._write_out_what_was_read(cancelled)
             self.pacer.wait_turn(cancelled)
             if cancelled.is_set():
                 raise FetcherClosedError
@@ -257,15 +271,19 @@ class Requester:
             return
         if wait.too_long:
             # Only a next request would have to wait: the sync stops before it.
+            msg = f"ReviewRover says no request is left for now: {_too_long(wait)}"
             with self._lock:
-                self._stop_before_next = WaitTooLongError(_too_long(wait))
+                self._stop_before_next = WaitTooLongError(msg)
             return
-        self.pacer.hold_until(wait.seconds)
-        self._announce(
-            f"ReviewRover says no request is left for now ({wait.cause}): every "
-            f"request waits {wait.seconds:.0f} s.",
-            wait,
+        self._logger.warning(
+            "ReviewRover says no request is left for now (%s): every request "
+            "waits %.0f s.",
+            wait.cause,
+            wait.seconds,
         )
+        self.pacer.hold_until(wait.seconds)
+        with self._lock:
+            self._write_out_before_next = True
 
     def _after_failure(
         self,
@@ -309,19 +327,26 @@ class Requester:
                 f"Request for page {number} failed ({failure.reason}); retrying in "
                 f"{seconds:.1f} s{asked} (try {failures + 1} of {tries})."
             )
+            self._logger.warning("%s", line)
             if wait is not None and not wait.paced:
-                self._announce(line, wait)
-            else:
-                self._logger.warning("%s", line)
+                self._write_out_what_was_read(cancelled)
             wait_before_retry(seconds, cancelled)
         finally:
             self.pause.release()
 
-    def _announce(self, line: str, wait: Wait) -> None:
-        """Log a long wait before it starts, and have what was read written out."""
-        self._logger.warning("%s", line)
-        if self.on_long_wait is not None:
-            self.on_long_wait(wait)
+    def _write_out_what_was_read(self, cancelled: threading.Event) -> None:
+        """Before a long wait: return once the records read so far are written out.
+
+        The walk writes them, between two answers; if the walk ends meanwhile
+        (``cancelled``), nobody waits for this request any more.
+        """
+        if self.before_long_wait is None:
+            return
+        written = threading.Event()
+        self.before_long_wait(written.set)
+        while not written.wait(WRITE_OUT_CHECK_SECONDS):
+            if cancelled.is_set():
+                return
 
     def _refuse_redirect(
         self,

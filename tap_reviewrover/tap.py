@@ -64,37 +64,30 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
                 REDACTOR.add(config.get(name))
         REDACTOR.add(os.environ.get(f"{ENV_PREFIX}AUTH_TOKEN"))
         if kwargs.get("parse_env_config") and (errors := environment_errors()):
-            raise self._config_error(errors, {})
+            raise self._config_error(errors)
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
             # Report the checks below too, so that one run lists every problem.
-            errors = [*exc.errors, *settings_errors(self.config)]
-            raise self._config_error(errors, self.config) from None
+            errors = [
+                *_hide_rejected_secrets(exc.errors, self.config),
+                *settings_errors(self.config),
+            ]
+            raise self._config_error(errors) from None
         for name in SECRET_SETTINGS:
             REDACTOR.add(self.config.get(name))
         if kwargs.get("validate_config", True) and (
             errors := settings_errors(self.config)
         ):
-            raise self._config_error(errors, self.config)
+            raise self._config_error(errors)
         for warning in unknown_settings(self.config, self.config_jsonschema):
             self.logger.warning(warning)
 
     @staticmethod
-    def _config_error(
-        errors: list[str], config: t.Mapping[str, t.Any]
-    ) -> ConfigValidationError:
-        # The SDK quotes rejected values as they are: hide the secret ones, even
-        # one too short for the process's redactor to learn (it is refused).
-        secrets = SecretRedactor(
-            (config.get(name) for name in SECRET_SETTINGS), min_length=1
-        )
+    def _config_error(errors: list[str]) -> ConfigValidationError:
         return ConfigValidationError(
             "Config validation failed",
-            errors=[
-                with_where_to_set_it(secrets.redact(REDACTOR.redact(error)))
-                for error in errors
-            ],
+            errors=[with_where_to_set_it(REDACTOR.redact(error)) for error in errors],
         )
 
     @override
@@ -198,6 +191,34 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
             state=state,
             catalog=catalog,
         )
+
+
+def _hide_rejected_secrets(
+    errors: t.Iterable[str], config: t.Mapping[str, t.Any]
+) -> list[str]:
+    """The SDK's messages, without the secret values they quote.
+
+    The SDK quotes a rejected value as it is (``5 is not of type 'string' in
+    config['auth_token']``), even one too short for the process's redactor to
+    learn (such tokens are refused). Only the messages about a secret setting
+    are redacted of it: "5" hidden everywhere would read "***00 is greater than
+    the maximum of 100" in the message about page_size.
+
+    Args:
+        errors: The SDK's messages.
+        config: The settings.
+
+    Returns:
+        The messages.
+    """
+    hidden = []
+    for error in errors:
+        for name in SECRET_SETTINGS:
+            if f"config[{name!r}]" in error:
+                secret = SecretRedactor([config.get(name)], min_length=1)
+                error = secret.redact(error)  # noqa: PLW2901 - the redacted message
+        hidden.append(error)
+    return hidden
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -272,6 +273,34 @@ def run_cli(
     )
     _CLI_OUTPUT.extend([completed.stdout, completed.stderr])
     return CliRun(completed.returncode, completed.stdout, completed.stderr)
+
+
+#: A log line as the tap writes it: ``time | LEVEL | logger | message``.
+_LOG_LINE = re.compile(r"^\S+ \S+ \| (\w+) *\| [^|]*\| (.*)$")
+
+
+def logged_at(stderr: str, *levels: str) -> list[str]:
+    """The messages of a run's log lines at any of ``levels``, such as ERROR."""
+    matches = (_LOG_LINE.match(line) for line in stderr.splitlines())
+    return [m[2] for m in matches if m is not None and m[1] in levels]
+
+
+def assert_one_error_line(run: CliRun, problem: str) -> str:
+    """Exit 1 with exactly one ERROR line, which says ``problem``; return it."""
+    assert run.returncode == 1, run.stderr[-3000:]
+    errors = logged_at(run.stderr, "ERROR", "CRITICAL")
+    assert len(errors) == 1, errors
+    assert problem in errors[0], errors[0]
+    assert "Traceback" not in run.stderr
+    return errors[0]
+
+
+def no_bookmark_anywhere(output: SyncOutput) -> None:
+    """No STATE the sync wrote has a bookmark value, partitioned or not."""
+    for state in output.states:
+        for stream_state in state.get("bookmarks", {}).values():
+            for bookmark in [stream_state, *stream_state.get("partitions", [])]:
+                assert bookmark.get("replication_key_value") is None, state
 
 
 class VirtualTime:

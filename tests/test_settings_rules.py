@@ -6,6 +6,7 @@ import pytest
 
 from tap_reviewrover.config_checks import (
     api_url_problem,
+    catalog_problem,
     settings_errors,
     unknown_settings,
 )
@@ -67,7 +68,7 @@ def test_a_refused_url_with_a_password_never_shows_the_password() -> None:
         ({"api_url": "https://example.com/api?key=x"}, "without a query"),
         ({"api_url": "https://example.com/api#top"}, "without a query"),
         ({"api_url": "https://example.com/api?"}, "without a query"),
-        ({"auth_token": "5"}, "is 1 characters long"),
+        ({"auth_token": "5"}, "is 1 character long"),
         ({"auth_token": "password"}, "is 8 characters long"),
     ],
 )
@@ -115,3 +116,42 @@ def test_an_unknown_setting_is_warned_about_with_the_likely_name() -> None:
     assert unknown_settings({"colour": "red"}, schema) == [
         "Unknown setting 'colour' is ignored."
     ]
+
+
+NEEDED = {
+    "id": "the key of every record",
+    "created_at": "the order of the list",
+    "updated_at": "the replication key",
+}
+DECLARED = (("id",), "updated_at")
+ALL_FIELDS = ("id", "campaign_id", "completed", "created_at", "updated_at")
+
+
+@pytest.mark.parametrize(
+    ("fields", "keys", "problem"),
+    [
+        (ALL_FIELDS, DECLARED, None),
+        (("id", "created_at", "updated_at"), DECLARED, None),  # others deselected
+        (ALL_FIELDS[:-1], DECLARED, "lacks updated_at (the replication key)"),
+        (ALL_FIELDS[1:], DECLARED, "lacks id (the key of every record)"),
+        (("id", "updated_at"), DECLARED, "lacks created_at (the order of the list)"),
+        ((), DECLARED, "lacks id (the key of every record), created_at"),
+        (ALL_FIELDS, (("id",), "created_at"), "the replication key 'created_at'"),
+        (ALL_FIELDS, (("id",), None), "the replication key None"),
+        (ALL_FIELDS, ((), "updated_at"), "the key properties []"),
+        (ALL_FIELDS, (("campaign_id",), "updated_at"), "['campaign_id']"),
+    ],
+)
+def test_a_catalog_keeps_what_the_walk_needs(
+    fields: tuple[str, ...],
+    keys: tuple[tuple[str, ...], str | None],
+    problem: str | None,
+) -> None:
+    found = catalog_problem(
+        "enrollments", fields=fields, needed=NEEDED, keys=keys, declared=DECLARED
+    )
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
