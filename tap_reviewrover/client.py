@@ -1,13 +1,12 @@
 """The base of every ReviewRover list stream: a thin adapter to the Singer SDK.
 
 ReviewRover's lists are paged by number, ordered newest-**created** first, and
-cannot be filtered on the time of the last update: every sync walks the list and
-emits what changed since the bookmark. The parts, each in its own module: the
-requester owns every HTTP rule, a walker the walk, the coordinator one
-partition's sync, the bookmark and version rules what to emit and when to
-retire rows, the sink the fast RECORD path. A stream over such a list only
-declares what differs (:class:`ReviewRoverStream`'s class attributes, its
-schema and partitions).
+cannot be filtered on the time of the last update. The parts (see the README's
+"How it works"): the requester owns every HTTP rule, a walker the walk, the
+coordinator one partition's sync, the bookmark and version rules what to emit
+and when rows may be retired, the sink the fast RECORD path. A stream over such
+a list only declares what differs: :class:`ReviewRoverStream`'s class
+attributes, its schema and its partitions.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from dataclasses import replace
 from functools import cached_property, partial
 from importlib import metadata
 
-from singer_sdk import metrics
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
@@ -35,8 +33,9 @@ from tap_reviewrover.walkers import STRATEGIES, WalkPlan
 from tap_reviewrover.walkers.base import Tally
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
+    from singer_sdk import metrics
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import Catalog
 
@@ -107,21 +106,15 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
-        # The stream's own keys, before the catalog may change them.
-        declared = (tuple(self.primary_keys), self.replication_key)
-        needed = dict.fromkeys(declared[0], "the key of every record")
-        needed[self.created_key] = "the order of the list"
-        if declared[1] is not None:
-            needed[declared[1]] = "the replication key"
+        declared = (tuple(self.primary_keys), self.replication_key)  # before it
         super().apply_catalog(catalog)
-        problem = catalog_problem(
+        if problem := catalog_problem(
             self.name,
             fields=self.effective_schema.get("properties", {}),
-            needed=needed,
+            created_key=self.created_key,
             keys=(tuple(self.primary_keys), self.replication_key),
             declared=declared,
-        )
-        if problem is not None:
+        ):
             raise ReviewRoverError(problem)
 
     @cached_property
@@ -141,15 +134,9 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Walk the partition, emit what changed, then move the bookmark.
-
-        Args:
-            context: The partition (such as ``{"campaign_id": ...}``) or None.
-
-        Yields:
-            The records, as dicts, when the SDK must write them (the sink writes
-            the plain record itself).
-        """
+        # Walk the partition, emit what changed (the sink writes the plain record
+        # itself; only for the SDK's own path are records yielded), move the
+        # bookmark, and activate a whole copy.
         run = PartitionSync(
             walker=self._walker(context),
             bookmark=bookmarks.PartitionBookmark(
@@ -166,7 +153,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             names=(self.name, context),
         )
         # Before a long wait, what was read goes out to the target first.
-        self.requester.before_long_wait = partial(self._write_out_then, run.walker)
+        self.requester.before_long_wait = run.write_out_then
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
@@ -180,17 +167,6 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             self.state_manager.is_flushed = False
         if self._missing and (not self.partitions or context == self.partitions[-1]):
             raise ReviewRoverError(" ".join(map(str, self._missing)))
-
-    def _write_out_then(self, walker: Walker, then: Callable[[], None]) -> None:
-        """Have the walk's thread write out what was read, then call ``then``."""
-
-        def write_out() -> None:
-            try:
-                self._sink.write_out()
-            finally:
-                then()
-
-        walker.post(write_out)
 
     def _walker(self, context: Context | None) -> Walker:
         requester = self.requester  # first: the template takes its session's hooks
@@ -241,18 +217,10 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
         return row
 
     @override
-    def get_record_counter(
-        self,
-        *,
-        endpoint: str | None = None,
-        log_interval: float = metrics.DEFAULT_LOG_INTERVAL,
-    ) -> metrics.Counter:
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
         # Pages written as blocks are counted here, a page at a time.
-        counter = super().get_record_counter(
-            endpoint=endpoint, log_interval=log_interval
-        )
-        self._sink.counter = counter
-        return counter
+        self._sink.counter = super().get_record_counter(**kwargs)
+        return self._sink.counter
 
     @override
     def generate_child_contexts(

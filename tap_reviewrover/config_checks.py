@@ -225,7 +225,7 @@ def catalog_problem(
     stream: str,
     *,
     fields: t.Collection[str],
-    needed: t.Mapping[str, str],
+    created_key: str,
     keys: tuple[tuple[str, ...], str | None],
     declared: tuple[tuple[str, ...], str | None],
 ) -> str | None:
@@ -240,13 +240,17 @@ def catalog_problem(
     Args:
         stream: The stream's name.
         fields: The properties of the catalog's schema for the stream.
-        needed: The fields the tap needs, each with what it is for.
+        created_key: The field the list is ordered by.
         keys: The catalog's key properties and replication key.
         declared: The stream's own.
 
     Returns:
         A message, or None when the entry is fine.
     """
+    needed = dict.fromkeys(declared[0], "the key of every record")
+    needed[created_key] = "the order of the list"
+    if declared[1] is not None:
+        needed[declared[1]] = "the replication key"
     missing = [
         f"{name} ({role})" for name, role in needed.items() if name not in fields
     ]

@@ -104,6 +104,23 @@ class PartitionSync:
             raise ReviewRoverError(decision.problem)
         return decision.version
 
+    def write_out_then(self, then: Callable[[], None]) -> None:
+        """Have the walk's thread write out what was read, then call ``then``.
+
+        Thread-safe: the requester calls it before a long wait.
+
+        Args:
+            then: Called once it is out (or the walk has ended).
+        """
+
+        def write_out() -> None:
+            try:
+                self.sink.write_out()
+            finally:
+                then()
+
+        self.walker.post(write_out)
+
     def _first(self, first: FetchedPage) -> None:
         """What the walk's first answer settles: the sync's start, what to emit."""
         stream, partition = self.names

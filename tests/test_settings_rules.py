@@ -118,11 +118,6 @@ def test_an_unknown_setting_is_warned_about_with_the_likely_name() -> None:
     ]
 
 
-NEEDED = {
-    "id": "the key of every record",
-    "created_at": "the order of the list",
-    "updated_at": "the replication key",
-}
 DECLARED = (("id",), "updated_at")
 ALL_FIELDS = ("id", "campaign_id", "completed", "created_at", "updated_at")
 
@@ -148,7 +143,11 @@ def test_a_catalog_keeps_what_the_walk_needs(
     problem: str | None,
 ) -> None:
     found = catalog_problem(
-        "enrollments", fields=fields, needed=NEEDED, keys=keys, declared=DECLARED
+        "enrollments",
+        fields=fields,
+        created_key="created_at",
+        keys=keys,
+        declared=DECLARED,
     )
     if problem is None:
         assert found is None
