@@ -159,6 +159,12 @@ class Target:
         close_pipes(self.process)
         return returncode
 
+    def kill(self) -> None:
+        """End the target at once, if it still runs, and close its pipes."""
+        if self.process.returncode is None:
+            self.process.kill()
+            self.finish()
+
     def check(self) -> None:
         """Finish, and fail the test unless the target loaded without an error."""
         returncode = self.finish()
@@ -279,6 +285,12 @@ class TapRun:
         assert self.target is not None
         self.target.send(self.held)
 
+    def kill(self) -> None:
+        """End the tap at once, if it was started and still runs."""
+        if hasattr(self, "_process") and self.returncode is None:
+            self._process.kill()
+            self.wait()
+
     def signal(self, signum: int) -> None:
         """Send the tap a signal.
 
@@ -395,6 +407,7 @@ class Warehouse:
     connection: psycopg.Connection[tuple[t.Any, ...]]
     settings: dict[str, t.Any] = field(default_factory=dict)
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
+    _started: list[Target | TapRun] = field(default_factory=list)
 
     def workdir(self, name: str) -> Path:
         """A new directory for one process of the test.
@@ -417,7 +430,9 @@ class Warehouse:
             The target, waiting for messages.
         """
         config = loader_config(self.schema, **{**self.settings, **settings})
-        return Target(self.workdir("target"), config)
+        target = Target(self.workdir("target"), config)
+        self._started.append(target)
+        return target
 
     def tap(self, config: dict[str, t.Any], **options: t.Any) -> TapRun:
         """A tap run (not started) in a directory of its own.
@@ -429,7 +444,9 @@ class Warehouse:
         Returns:
             The run.
         """
-        return TapRun(self.workdir("tap"), config, **options)
+        tap = TapRun(self.workdir("tap"), config, **options)
+        self._started.append(tap)
+        return tap
 
     def load(self, config: dict[str, t.Any], **options: t.Any) -> Load:
         """Run ``tap | target-postgres`` to the end.
@@ -445,6 +462,11 @@ class Warehouse:
         tap = self.tap(config, target=target, **options).start()
         tap.wait()
         return Load(tap, target, target.finish())
+
+    def close(self) -> None:
+        """End every process of the test still running (a test that failed)."""
+        for process in self._started:
+            process.kill()
 
     def ids(self, where: str = "true") -> set[int]:
         """The ids of the rows in the table (that match ``where``).

@@ -25,6 +25,7 @@ from tests.postgres_pipes import Warehouse, table_ids
 from tests.test_full_table import full_table_catalog
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     import psycopg
@@ -45,9 +46,11 @@ FULL_TABLE = ("tap-reviewrover-full-table", "target-postgres")
 @pytest.fixture
 def warehouse(
     tmp_path: Path, schema: str, postgres: psycopg.Connection[Row]
-) -> Warehouse:
+) -> Iterator[Warehouse]:
     """The test's schema, loaded by target-postgres."""
-    return Warehouse(tmp_path, schema, postgres)
+    warehouse = Warehouse(tmp_path, schema, postgres)
+    yield warehouse
+    warehouse.close()
 
 
 def all_columns(warehouse: Warehouse) -> list[Row]:
