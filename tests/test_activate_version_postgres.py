@@ -275,3 +275,37 @@ def test_through_meltano_the_last_copy_is_remembered_and_a_shrink_stops_the_run(
     assert len(table_ids(postgres, schema)) == count
     after = project.state(state_id)["singer_state"]["bookmarks"]["enrollments"]
     assert after == remembered
+
+
+def test_a_deleted_row_leaves_at_the_first_copy_starting_the_grace_after_its_load(
+    sandbox: SandboxServer, warehouse: Warehouse
+) -> None:
+    first = warehouse.load(tap_config(sandbox), started_at=T0)
+    assert first.target_returncode == 0
+    order = sandbox.store.ids_in_api_order()
+    deleted = {order[7], order[64]}
+    for enrollment_id in deleted:
+        sandbox.store.delete(enrollment_id)
+    api = set(sandbox.store.ids_in_api_order())
+    config = tap_config(sandbox)
+    catalog = full_table_catalog(config)
+
+    # Exactly the grace (6 h) after their last load: a sync that started then
+    # may still be loading them.
+    at_the_grace = warehouse.load(config, catalog=catalog, started_at=T0 + 6 * HOUR)
+    assert at_the_grace.tap.activations == [
+        {"type": "ACTIVATE_VERSION", "stream": "enrollments", "version": T0}
+    ]
+    assert warehouse.ids() == api | deleted
+
+    past_it = warehouse.load(
+        config,
+        catalog=catalog,
+        state=at_the_grace.tap.states[-1],
+        started_at=T0 + 6 * HOUR + 1,
+    )
+    assert past_it.target_returncode == 0
+    assert warehouse.ids() == api
+    assert postgres_rows(warehouse.connection, warehouse.schema) == api_rows(
+        sandbox.store
+    )
