@@ -99,7 +99,9 @@ class PartitionSync:
         if not result.whole:
             return None
         self.bookmark.finish()
-        decision = self.versions.after_copy(stream_state, result.total, settings)
+        decision = self.versions.after_copy(
+            stream_state, result.total, settings, stream=self.names[0]
+        )
         if decision.problem:
             raise ReviewRoverError(decision.problem)
         return decision.version

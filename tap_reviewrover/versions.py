@@ -75,8 +75,9 @@ def subset_problem(
     )
 
 
-def activation(
+def activation(  # noqa: PLR0913 - one argument per input of the rule
     *,
+    stream: str,
     version: int,
     copied: int,
     last_copy: Mapping[str, t.Any] | None,
@@ -86,6 +87,7 @@ def activation(
     """Whether, and with which version, to send ACTIVATE_VERSION after a copy.
 
     Args:
+        stream: The stream copied, for the message (a tap may have several).
         version: The version every record of the copy carried.
         copied: Distinct records in the copy.
         last_copy: The state's record of the last whole copy, if any.
@@ -103,18 +105,19 @@ def activation(
         before = f"the last whole copy had {last}" if last else "nothing is known of"
         return Activation(
             None,
-            f"The FULL_TABLE copy holds 0 records ({before} before it): "
-            "ACTIVATE_VERSION was not sent, as it would empty the table in the "
-            "target. If the account is really empty now, delete the rows by hand.",
+            f"The FULL_TABLE copy of {stream} holds 0 records ({before} before "
+            "it): ACTIVATE_VERSION was not sent, as it would empty the table in "
+            "the target. If the account is really empty now, delete the rows by "
+            "hand.",
         )
     if last is not None and copied < last * (1 - max_shrink):
         return Activation(
             None,
-            f"The FULL_TABLE copy holds {copied} records, {last - copied} fewer "
-            f"than the {last} of the last whole copy (more than the "
-            f"full_table_max_shrink_percent of {max_shrink:.0%} allows): "
+            f"The FULL_TABLE copy of {stream} holds {copied} records, "
+            f"{last - copied} fewer than the {last} of the last whole copy (more "
+            f"than the full_table_max_shrink_percent of {max_shrink:.0%} allows): "
             "ACTIVATE_VERSION was not sent, so no row was retired. If so many "
-            "enrollments were really deleted, run once with a larger "
+            f"{stream} were really deleted, run once with a larger "
             "full_table_max_shrink_percent.",
         )
     return Activation(version - grace_seconds)
@@ -189,7 +192,12 @@ class VersionRules:
         return cls(started_at if on else None, full_table, problem)
 
     def after_copy(
-        self, state: dict[str, t.Any], copied: int, settings: Mapping[str, t.Any]
+        self,
+        state: dict[str, t.Any],
+        copied: int,
+        settings: Mapping[str, t.Any],
+        *,
+        stream: str,
     ) -> Activation:
         """Decide ACTIVATE_VERSION after a whole copy, and remember the copy.
 
@@ -197,6 +205,7 @@ class VersionRules:
             state: The stream's state (the SDK's writable dict).
             copied: Distinct records in the copy.
             settings: The tap's settings.
+            stream: The stream's name, for the message.
 
         Returns:
             The decision (the state keeps the copy when it is activated).
@@ -204,6 +213,7 @@ class VersionRules:
         if self.version is None or not self.full_table:
             return Activation(None)
         decision = activation(
+            stream=stream,
             version=self.version,
             copied=copied,
             last_copy=state.get(STATE_KEY),
