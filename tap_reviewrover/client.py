@@ -63,12 +63,14 @@ from tap_reviewrover.retry import MAX_RETRY_AFTER_SECONDS, parse_retry_after, wa
 from tap_reviewrover.timestamps import (
     BOOKMARK_SAFETY_MARGIN,
     MAX_CLOCK_SKEW,
+    bookmark_within_window,
     format_timestamp,
     incremental_start,
     next_bookmark,
     parse_http_date,
     parse_timestamp,
     trusted_api_clock,
+    updated_in_window,
 )
 
 if t.TYPE_CHECKING:
@@ -411,7 +413,9 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
                 ", ".join(f"{key} {value!r}" for key, value in context.items()),
             )
         emit_from = self._emit_from(context, clock)
-        return _Start(clock, emit_from, attrgetter(self.replication_key))
+        return _Start(
+            clock, emit_from, attrgetter(self.replication_key), self._emit_before
+        )
 
     def _count(self, walk: PageWalk[t.Any], reader: PageReader) -> None:
         """Add a finished walk's requests and re-reads to the sync's summary."""
@@ -631,6 +635,16 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
             )
         return since
 
+    @cached_property
+    def _emit_before(self) -> dt.datetime | None:
+        """``end_date``: an incremental sync emits records updated before it only.
+
+        A FULL_TABLE sync ignores it, as it ignores ``start_date``: it emits every
+        record, and its ACTIVATE_VERSION would retire any row it left out.
+        """
+        end_text = self.config.get("end_date")
+        return parse_timestamp(end_text) if end_text and self.is_incremental else None
+
     def _walk_finished(
         self,
         context: Context | None,
@@ -639,7 +653,9 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         """Every page of a partition was read: move its bookmark, if incremental."""
         if not self.is_incremental:
             return
-        bookmark = next_bookmark(clock_at_start)
+        bookmark = bookmark_within_window(
+            next_bookmark(clock_at_start), self._emit_before
+        )
         if bookmark is None:
             return  # the API's clock was missing or far off (warned already)
         value = format_timestamp(bookmark)
@@ -824,18 +840,19 @@ class _Start:
         clock: The API's clock then, if it can be believed.
         emit_from: The first ``updated_at`` to emit; None: every record.
         updated: Reads a record's replication key.
+        emit_before: ``end_date``: the first ``updated_at`` no longer emitted.
     """
 
     clock: dt.datetime | None
     emit_from: dt.datetime | None
     updated: t.Callable[[t.Any], t.Any]
+    emit_before: dt.datetime | None = None
 
     def wanted(self, records: list[t.Any]) -> list[t.Any]:
-        """The records to emit: updated at or after :attr:`emit_from`."""
-        if self.emit_from is None:
-            return records
-        emit_from, updated = self.emit_from, self.updated
-        return [record for record in records if updated(record) >= emit_from]
+        """The records to emit: updated from ``emit_from`` until ``emit_before``."""
+        return updated_in_window(
+            records, self.updated, self.emit_from, self.emit_before
+        )
 
 
 @contextlib.contextmanager

@@ -72,6 +72,16 @@ SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
+        "end_date",
+        th.StringType,
+        title="End Date",
+        description=(
+            "ISO 8601 date or date-time, later than start_date. Only enrollments "
+            "updated before it are emitted, and the bookmark stops there: with "
+            "start_date, a backfill window. A FULL_TABLE sync ignores it."
+        ),
+    ),
+    th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=100),
         default=100,
@@ -324,13 +334,19 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
         if catalog is not None:
             text = read_text(catalog, "catalog")
             catalog = io.StringIO(json.dumps(read_json(text, "catalog file")))
-        super().invoke(
-            about=about,
-            about_format=about_format,
-            config=config,
-            state=state,
-            catalog=catalog,
-        )
+        try:
+            super().invoke(
+                about=about,
+                about_format=about_format,
+                config=config,
+                state=state,
+                catalog=catalog,
+            )
+        except ConfigValidationError as exc:
+            # The SDK would log each problem, then "Config validation failed" last:
+            # `meltano config test` shows only the last line, which must name the
+            # setting. One line naming every problem.
+            raise ReviewRoverError("; ".join(exc.errors) or str(exc)) from None
 
 
 def main() -> None:
@@ -507,15 +523,30 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     user_agent = config.get("user_agent")
     if isinstance(user_agent, str) and (problem := header_value_problem(user_agent)):
         errors.append(f"user_agent {problem}")
-    start_date = config.get("start_date")
-    if isinstance(start_date, str):
+    if isinstance(token, str) and is_placeholder_token(token.strip()):
+        errors.append(
+            "auth_token is a placeholder (as in sample_config.json), not a "
+            "ReviewRover API token: put your token in its place, or set "
+            f"{ENV_PREFIX}AUTH_TOKEN"
+        )
+    dates = {}
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
         try:
-            parse_timestamp(start_date)
+            dates[name] = parse_timestamp(value)
         except InvalidTimestampError:
             errors.append(
-                f"start_date must be an ISO 8601 date or date-time such as "
-                f"2025-02-10 or 2025-02-10T00:00:00Z, not {start_date!r}",
+                f"{name} must be an ISO 8601 date or date-time such as "
+                f"2025-02-10 or 2025-02-10T00:00:00Z, not {value!r}",
             )
+    if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:  # noqa: PLR2004 - both dates
+        errors.append(
+            f"end_date ({config['end_date']}) must be later than start_date "
+            f"({config['start_date']}): the window holds updates from start_date "
+            "up to, not including, end_date"
+        )
     campaign_ids = config.get("campaign_ids")
     if (
         isinstance(campaign_ids, list)
@@ -524,6 +555,23 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     ):
         errors.append("campaign_ids lists the same campaign more than once")
     return errors
+
+
+#: Stand-ins for a token in samples and docs: sample_config.json's, and the API
+#: docs' ``{token}``. Refused before any request, rather than sent to the API.
+_PLACEHOLDER_TOKEN = re.compile(r"(?i)your[_ -]\S*|<[^>]*>|\{[^}]*\}|\.\.\.")
+
+
+def is_placeholder_token(token: str) -> bool:
+    """Whether ``token`` is a placeholder such as ``YOUR_REVIEWROVER_API_TOKEN``.
+
+    Args:
+        token: The auth_token setting, stripped.
+
+    Returns:
+        True for a placeholder (``YOUR_...``, ``<token>``, ``{token}``, ``...``).
+    """
+    return bool(token) and _PLACEHOLDER_TOKEN.fullmatch(token) is not None
 
 
 def header_value_problem(value: str) -> str | None:

@@ -6,7 +6,13 @@ Pure functions only; the stream calls them and the unit tests pin them down.
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 from email.utils import parsedate_to_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+_Record = t.TypeVar("_Record")
 
 #: How far before the API's clock at the start of a sync the next bookmark is set.
 #: The ``Date`` header is rounded down to the second and is stamped a moment after
@@ -170,3 +176,56 @@ def incremental_start(
     moments = [moment for moment in candidates if moment is not None]
     since = max(moments).replace(microsecond=0) if moments else None
     return since, set_aside
+
+
+def updated_in_window(
+    records: list[_Record],
+    updated: Callable[[_Record], dt.datetime],
+    since: dt.datetime | None,
+    before: dt.datetime | None,
+) -> list[_Record]:
+    """The records last updated in the window ``[since, before)``.
+
+    ``since`` is the bookmark or ``start_date`` (inclusive: a record from that very
+    second is kept); ``before`` is ``end_date`` (exclusive: a record updated at it
+    belongs to the next window, which starts there).
+
+    Args:
+        records: The records of a page.
+        updated: Reads a record's last update.
+        since: The first update to keep; None: no lower bound.
+        before: The first update no longer kept; None: no upper bound.
+
+    Returns:
+        The records to emit, in their order.
+    """
+    if before is None:
+        if since is None:
+            return records
+        return [record for record in records if updated(record) >= since]
+    if since is None:
+        return [record for record in records if updated(record) < before]
+    return [record for record in records if since <= updated(record) < before]
+
+
+def bookmark_within_window(
+    bookmark: dt.datetime | None, end_date: dt.datetime | None
+) -> dt.datetime | None:
+    """The bookmark a sync bounded by ``end_date`` may leave, once every page was read.
+
+    Records updated at or after ``end_date`` were not emitted, so the bookmark must
+    not pass it: the next sync starts there and emits them. Without the cap, a
+    backfill window's bookmark (the moment the sync started) would tell the next
+    sync that everything up to now was loaded.
+
+    Args:
+        bookmark: The bookmark the sync would leave (see :func:`next_bookmark`),
+            or None when it keeps the previous one.
+        end_date: The ``end_date`` setting, if any.
+
+    Returns:
+        The earlier of the two; None when ``bookmark`` is None.
+    """
+    if bookmark is None or end_date is None:
+        return bookmark
+    return min(bookmark, end_date)

@@ -9,12 +9,14 @@ import pytest
 from tap_reviewrover.timestamps import (
     BOOKMARK_SAFETY_MARGIN,
     InvalidTimestampError,
+    bookmark_within_window,
     format_timestamp,
     incremental_start,
     next_bookmark,
     parse_http_date,
     parse_timestamp,
     trusted_api_clock,
+    updated_in_window,
 )
 
 UTC = dt.timezone.utc
@@ -141,3 +143,52 @@ def test_incremental_start(
     set_aside: bool,  # noqa: FBT001
 ) -> None:
     assert incremental_start(bookmark, start_date, HOST_NOW) == (since, set_aside)
+
+
+def day(number: int) -> dt.datetime:
+    """Midnight UTC on that day of January 2025."""
+    return dt.datetime(2025, 1, number, tzinfo=UTC)
+
+
+#: Records by their last update: one a day, from the 1st to the 5th.
+UPDATES = [day(number) for number in range(1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("since", "before", "kept"),
+    [
+        (None, None, UPDATES),
+        (day(3), None, UPDATES[2:]),  # the bookmark or start_date: inclusive
+        (None, day(3), UPDATES[:2]),  # end_date: exclusive
+        (day(2), day(4), [day(2), day(3)]),
+        (day(2), day(2), []),
+        (day(9), None, []),
+        (None, day(1), []),
+        (None, day(9), UPDATES),
+        # One second before end_date is in; end_date itself is the next window's.
+        (None, day(3) + dt.timedelta(seconds=1), UPDATES[:3]),
+    ],
+)
+def test_updated_in_window_keeps_since_and_drops_before(
+    since: dt.datetime | None, before: dt.datetime | None, kept: list[dt.datetime]
+) -> None:
+    # Records are the updates themselves; the order of the page is kept.
+    assert updated_in_window(UPDATES, lambda moment: moment, since, before) == kept
+    reversed_page = UPDATES[::-1]
+    assert updated_in_window(reversed_page, lambda m: m, since, before) == kept[::-1]
+
+
+@pytest.mark.parametrize(
+    ("bookmark", "end_date", "kept"),
+    [
+        (day(5), None, day(5)),
+        (None, day(3), None),  # the API's clock unknown: the old bookmark stays
+        (day(5), day(3), day(3)),  # a window ended before the sync: stop at its end
+        (day(2), day(3), day(2)),  # an end_date in the future changes nothing
+        (day(3), day(3), day(3)),
+    ],
+)
+def test_the_bookmark_never_passes_end_date(
+    bookmark: dt.datetime | None, end_date: dt.datetime | None, kept: dt.datetime
+) -> None:
+    assert bookmark_within_window(bookmark, end_date) == kept
