@@ -14,6 +14,7 @@ import sys
 import typing as t
 from importlib.resources import files
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
@@ -85,13 +86,54 @@ def test_meltano_yml_is_valid_for_meltano() -> None:
     jsonschema.validate(meltano_yml(), meltano_schema())
 
 
+#: Fields of the Hub's own (its search and its page) that meltano.yml has not.
+HUB_ONLY_FIELDS = {"keywords", "domain_url", "maintenance_status"}
+
+
 def test_the_hub_definition_is_a_valid_extractor_definition() -> None:
-    # `keywords` is for the Hub's search; meltano.yml has no such field.
-    definition = {k: v for k, v in hub_definition().items() if k != "keywords"}
+    definition = {k: v for k, v in hub_definition().items() if k not in HUB_ONLY_FIELDS}
     jsonschema.validate({"plugins": {"extractors": [definition]}}, meltano_schema())
     fields = {"name", "namespace", "variant", "label", "description", "docs", "repo"}
-    fields |= {"pip_url", "executable", "capabilities", "settings", "keywords"}
-    assert fields | {"settings_group_validation"} == set(hub_definition())
+    fields |= {"pip_url", "executable", "capabilities", "settings", "logo_url"}
+    assert fields | {"settings_group_validation"} | HUB_ONLY_FIELDS == set(
+        hub_definition()
+    )
+
+
+def test_the_hub_page_has_the_vendors_site_a_logo_in_this_repository_and_a_status() -> (
+    None
+):
+    hub = hub_definition()
+    assert hub["domain_url"] == "https://dashboard.reviewrover.co"
+    # The Hub's statuses: active, beta, development, inactive, unknown.
+    assert hub["maintenance_status"] == "active"
+    raw = "https://raw.githubusercontent.com/reviewrover/tap-reviewrover/main/"
+    assert hub["logo_url"].startswith(raw)
+    logo = ROOT / hub["logo_url"].removeprefix(raw)
+    root = ET.fromstring(logo.read_text())  # noqa: S314 - our own file
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.get("viewBox") == "0 0 64 64"  # square, as the Hub shows logos
+
+
+def test_the_sdk_settings_of_each_capability_are_declared_with_their_kinds() -> None:
+    # Without them, `meltano config set tap-reviewrover stream_maps '{...}'`
+    # stores a string, which the tap rejects.
+    expected = {
+        "stream_maps": "object",  # stream-maps
+        "stream_map_config": "object",
+        "flattening_enabled": "boolean",  # schema-flattening
+        "flattening_max_depth": "integer",
+        "batch_config": "object",  # batch
+        # Dates pass through as typed: the tap checks them itself.
+        "start_date": "string",
+        "end_date": "string",
+    }
+    for settings in (
+        hub_definition()["settings"],
+        plugin("extractors", "tap-reviewrover")["settings"],
+    ):
+        kinds = {setting["name"]: setting["kind"] for setting in settings}
+        assert {name: kinds.get(name) for name in expected} == expected
 
 
 def test_the_hub_definition_installs_the_tap_from_its_repository() -> None:
