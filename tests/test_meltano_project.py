@@ -215,6 +215,23 @@ def test_config_test_with_a_wrong_token_fails_with_the_taps_message(
 
 
 @pytest.mark.e2e
+def test_config_test_without_a_token_names_the_missing_setting(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox)
+    del project.env["TAP_REVIEWROVER_AUTH_TOKEN"]
+    tested = project.meltano("--environment=prod", "config", "test", "tap-reviewrover")
+    assert tested.returncode == 1
+    # Meltano shows the tap's last line after its own verdict.
+    verdict = tested.log.split("Plugin configuration is invalid", 1)[1]
+    assert (
+        "'auth_token' is a required property: set TAP_REVIEWROVER_AUTH_TOKEN"
+        in verdict.splitlines()[1]
+    )
+    assert sandbox.list_request_count == 0
+
+
+@pytest.mark.e2e
 def test_snowflake_is_configured_from_the_environment_alone(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
