@@ -6,7 +6,9 @@ This script derives from it:
 - the README's settings table (``tap-reviewrover --about --format=markdown``);
 - ``sample_config.json`` (every setting, with a placeholder value);
 - the extractor's ``settings`` in ``meltano.yml`` and in the Hub definition
-  ``tap-reviewrover.hub.yml``.
+  ``tap-reviewrover.hub.yml``: the tap's own, then the SDK's settings behind the
+  capabilities it declares (stream maps, schema flattening, batch), so that
+  ``meltano config set tap-reviewrover stream_maps '{...}'`` stores an object.
 
 Usage::
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import difflib
 import io
 import json
@@ -41,6 +44,10 @@ KINDS = {
     "array": "array",
     "object": "object",
 }
+#: SDK settings the tap's capabilities bring that Meltano is not told about:
+#: ``faker_config`` works only with the ``faker`` package, which the tap does not
+#: install.
+LEFT_OUT_SDK_SETTINGS = frozenset({"faker_config"})
 #: Placeholders in sample_config.json where the default is no good example.
 SAMPLE_VALUES: dict[str, t.Any] = {
     "auth_token": "YOUR_REVIEWROVER_API_TOKEN",
@@ -51,20 +58,37 @@ SAMPLE_VALUES: dict[str, t.Any] = {
 }
 
 
+def sdk_settings() -> dict[str, dict[str, t.Any]]:
+    """The SDK's settings behind the tap's capabilities, by name, in its order.
+
+    Returns:
+        Each setting's JSON Schema, as ``tap-reviewrover --about`` lists it.
+    """
+    own = SETTINGS.to_dict()
+    schema = copy.deepcopy(own)
+    TapReviewRover.append_builtin_config(schema)
+    return {
+        name: setting
+        for name, setting in schema["properties"].items()
+        if name not in own["properties"] and name not in LEFT_OUT_SDK_SETTINGS
+    }
+
+
 def meltano_settings() -> list[dict[str, t.Any]]:
-    """The extractor's settings as Meltano declares them, in the schema's order.
+    """The extractor's settings as Meltano declares them: the tap's, then the SDK's.
+
+    Every kind follows the JSON type, so that Meltano passes each value on as
+    typed: ``start_date`` is a ``string``, not a ``date_iso8601`` that Meltano would
+    turn from "yesterday" into a date before the tap could refuse it.
 
     Returns:
         One entry per setting: name, kind, default value, label, description.
     """
     settings = []
-    for name, schema in SETTINGS.to_dict()["properties"].items():
+    properties = {**SETTINGS.to_dict()["properties"], **sdk_settings()}
+    for name, schema in properties.items():
         (json_type,) = [kind for kind in schema["type"] if kind != "null"]
-        setting: dict[str, t.Any] = {
-            "name": name,
-            # start_date is a date (Meltano shows a date picker and checks it).
-            "kind": "date_iso8601" if name == "start_date" else KINDS[json_type],
-        }
+        setting: dict[str, t.Any] = {"name": name, "kind": KINDS[json_type]}
         if "default" in schema:
             setting["value"] = schema["default"]
         setting["label"] = schema["title"]

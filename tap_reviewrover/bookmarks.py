@@ -234,6 +234,9 @@ class PartitionBookmark:
         bookmark = next_bookmark(self.start) if self.incremental else None
         if bookmark is None:
             return False
+        if self.window.end is not None:
+            # A backfill window: nothing updated from end_date on was read.
+            bookmark = min(bookmark, self.window.end)
         self.state["replication_key"] = self.key
         self.state["replication_key_value"] = format_timestamp(bookmark)
         return True

@@ -82,15 +82,13 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     user_agent = config.get("user_agent")
     if isinstance(user_agent, str) and (problem := header_value_problem(user_agent)):
         errors.append(f"user_agent {problem}")
-    start_date = config.get("start_date")
-    if isinstance(start_date, str):
-        try:
-            parse_timestamp(start_date)
-        except InvalidTimestampError:
-            errors.append(
-                f"start_date must be an ISO 8601 date or date-time such as "
-                f"2025-02-10 or 2025-02-10T00:00:00Z, not {start_date!r}",
-            )
+    if isinstance(token, str) and is_placeholder_token(token.strip()):
+        errors.append(
+            "auth_token is a placeholder (as in sample_config.json), not a "
+            "ReviewRover API token: put your token in its place, or set "
+            f"{ENV_PREFIX}AUTH_TOKEN"
+        )
+    errors.extend(dates_problems(config))
     campaign_ids = config.get("campaign_ids")
     if (
         isinstance(campaign_ids, list)
@@ -99,6 +97,53 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     ):
         errors.append("campaign_ids lists the same campaign more than once")
     return errors
+
+
+def dates_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """The problems of ``start_date`` and ``end_date``, if any.
+
+    Args:
+        config: The tap's settings.
+
+    Returns:
+        One message per problem.
+    """
+    errors, dates = [], {}
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            dates[name] = parse_timestamp(value)
+        except InvalidTimestampError:
+            errors.append(
+                f"{name} must be an ISO 8601 date or date-time such as "
+                f"2025-02-10 or 2025-02-10T00:00:00Z, not {value!r}",
+            )
+    if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:  # noqa: PLR2004 - both dates
+        errors.append(
+            f"end_date ({config['end_date']}) must be later than start_date "
+            f"({config['start_date']}): the window holds updates from start_date "
+            "up to, not including, end_date"
+        )
+    return errors
+
+
+#: Stand-ins for a token in samples and docs: sample_config.json's, and the API
+#: docs' ``{token}``. Refused before any request, rather than sent to the API.
+_PLACEHOLDER_TOKEN = re.compile(r"(?i)your[_ -]\S*|<[^>]*>|\{[^}]*\}|\.\.\.")
+
+
+def is_placeholder_token(token: str) -> bool:
+    """Whether ``token`` is a placeholder such as ``YOUR_REVIEWROVER_API_TOKEN``.
+
+    Args:
+        token: The auth_token setting, stripped.
+
+    Returns:
+        True for a placeholder (``YOUR_...``, ``<token>``, ``{token}``, ``...``).
+    """
+    return bool(token) and _PLACEHOLDER_TOKEN.fullmatch(token) is not None
 
 
 def token_problem(token: str) -> str | None:

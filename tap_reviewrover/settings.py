@@ -49,6 +49,16 @@ SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
+        "end_date",
+        th.StringType,
+        title="End Date",
+        description=(
+            "ISO 8601 date or date-time, later than start_date. Only enrollments "
+            "updated before it are emitted, and the bookmark stops there: with "
+            "start_date, a backfill window. A FULL_TABLE sync ignores it."
+        ),
+    ),
+    th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=100),
         default=100,

@@ -25,6 +25,7 @@ from tap_reviewrover.config_checks import (
     unknown_settings,
     with_where_to_set_it,
 )
+from tap_reviewrover.errors import ReviewRoverError
 from tap_reviewrover.output import SingerOutput
 from tap_reviewrover.redaction import REDACTOR, SecretRedactor
 from tap_reviewrover.settings import ENV_PREFIX, SECRET_SETTINGS, SETTINGS
@@ -184,13 +185,19 @@ class TapReviewRover(sdk_compat.StopSignalHook, Tap):
         if catalog is not None:
             text = cli.read_text(catalog, "catalog")
             catalog = io.StringIO(json.dumps(cli.read_json(text, "catalog file")))
-        super().invoke(
-            about=about,
-            about_format=about_format,
-            config=config,
-            state=state,
-            catalog=catalog,
-        )
+        try:
+            super().invoke(
+                about=about,
+                about_format=about_format,
+                config=config,
+                state=state,
+                catalog=catalog,
+            )
+        except ConfigValidationError as exc:
+            # The SDK would log each problem, then "Config validation failed" last:
+            # `meltano config test` shows only the last line, which must name the
+            # setting. One line naming every problem.
+            raise ReviewRoverError("; ".join(exc.errors) or str(exc)) from None
 
 
 def _hide_rejected_secrets(

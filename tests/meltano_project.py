@@ -91,6 +91,8 @@ def meltano_environment(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str
         "MELTANO_SYS_DIR_ROOT": str(system),
         "MELTANO_DATABASE_URI": f"sqlite:///{system / 'meltano.db'}",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # The plugins are shared (scripts/install_plugins): never reinstalled here.
+        "MELTANO_AUTO_INSTALL": "false",
         "MELTANO_ENVIRONMENT": "dev",
         "TAP_REVIEWROVER_API_URL": sandbox.url,
         "TAP_REVIEWROVER_AUTH_TOKEN": sandbox.token,

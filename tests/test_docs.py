@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
 from tap_reviewrover.settings import SETTINGS
 from tap_reviewrover.tap import TapReviewRover
 
@@ -31,4 +34,11 @@ def test_sample_config_has_every_setting_and_only_placeholders() -> None:
     sample = json.loads((ROOT / "sample_config.json").read_text())
     assert set(sample) == OWN_SETTINGS
     assert sample["auth_token"] == "YOUR_REVIEWROVER_API_TOKEN"  # noqa: S105 - a placeholder
-    TapReviewRover(config=sample, parse_env_config=False)  # it validates
+    # Its placeholder token is refused, alone: with a token in its place, it is valid.
+    with pytest.raises(ConfigValidationError) as refused:
+        TapReviewRover(config=sample, parse_env_config=False)
+    assert len(refused.value.errors) == 1
+    assert "auth_token is a placeholder" in refused.value.errors[0]
+    TapReviewRover(
+        config={**sample, "auth_token": "rr_live_9f8e7d6c5b4a"}, parse_env_config=False
+    )

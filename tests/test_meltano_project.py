@@ -1,8 +1,7 @@
-"""meltano.yml and the Hub file: in step with the tap, valid, pinned; Snowflake offline.
+"""meltano.yml and the Hub file: in step with the tap, valid, pinned.
 
-Snowflake cannot be run here: these tests check what can be checked without an
-account: the settings resolve from the environment, and the tap's output goes
-through target-snowflake's own typing, validation and MERGE generation.
+Snowflake's settings resolve from the environment here; loading into Snowflake
+is tested in tests/test_meltano_snowflake.py.
 """
 
 from __future__ import annotations
@@ -14,15 +13,17 @@ import sys
 import typing as t
 from importlib.resources import files
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
 import yaml
-from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
 from tap_reviewrover.settings import SETTINGS
-from tests.conftest import SEEDED, TOKEN, sync, tap_config
 from tests.meltano_project import ROOT, MeltanoProject
+
+if t.TYPE_CHECKING:
+    from reviewrover_sandbox import SandboxServer
 
 SNOWFLAKE_ENV = {
     "TARGET_SNOWFLAKE_ACCOUNT": "myorg-account1",
@@ -35,9 +36,6 @@ SNOWFLAKE_ENV = {
 }
 HUB_FILE = ROOT / "tap-reviewrover.hub.yml"
 REPOSITORY = "https://github.com/reviewrover/tap-reviewrover"
-SNOWFLAKE_PYTHON = (
-    ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv" / "bin" / "python"
-)
 
 
 @functools.cache
@@ -85,13 +83,54 @@ def test_meltano_yml_is_valid_for_meltano() -> None:
     jsonschema.validate(meltano_yml(), meltano_schema())
 
 
+#: Fields of the Hub's own (its search and its page) that meltano.yml has not.
+HUB_ONLY_FIELDS = {"keywords", "domain_url", "maintenance_status"}
+
+
 def test_the_hub_definition_is_a_valid_extractor_definition() -> None:
-    # `keywords` is for the Hub's search; meltano.yml has no such field.
-    definition = {k: v for k, v in hub_definition().items() if k != "keywords"}
+    definition = {k: v for k, v in hub_definition().items() if k not in HUB_ONLY_FIELDS}
     jsonschema.validate({"plugins": {"extractors": [definition]}}, meltano_schema())
     fields = {"name", "namespace", "variant", "label", "description", "docs", "repo"}
-    fields |= {"pip_url", "executable", "capabilities", "settings", "keywords"}
-    assert fields | {"settings_group_validation"} == set(hub_definition())
+    fields |= {"pip_url", "executable", "capabilities", "settings", "logo_url"}
+    assert fields | {"settings_group_validation"} | HUB_ONLY_FIELDS == set(
+        hub_definition()
+    )
+
+
+def test_the_hub_page_has_the_vendors_site_a_logo_in_this_repository_and_a_status() -> (
+    None
+):
+    hub = hub_definition()
+    assert hub["domain_url"] == "https://dashboard.reviewrover.co"
+    # The Hub's statuses: active, beta, development, inactive, unknown.
+    assert hub["maintenance_status"] == "active"
+    raw = "https://raw.githubusercontent.com/reviewrover/tap-reviewrover/main/"
+    assert hub["logo_url"].startswith(raw)
+    logo = ROOT / hub["logo_url"].removeprefix(raw)
+    root = ET.fromstring(logo.read_text())  # noqa: S314 - our own file
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.get("viewBox") == "0 0 64 64"  # square, as the Hub shows logos
+
+
+def test_the_sdk_settings_of_each_capability_are_declared_with_their_kinds() -> None:
+    # Without them, `meltano config set tap-reviewrover stream_maps '{...}'`
+    # stores a string, which the tap rejects.
+    expected = {
+        "stream_maps": "object",  # stream-maps
+        "stream_map_config": "object",
+        "flattening_enabled": "boolean",  # schema-flattening
+        "flattening_max_depth": "integer",
+        "batch_config": "object",  # batch
+        # Dates pass through as typed: the tap checks them itself.
+        "start_date": "string",
+        "end_date": "string",
+    }
+    for settings in (
+        hub_definition()["settings"],
+        plugin("extractors", "tap-reviewrover")["settings"],
+    ):
+        kinds = {setting["name"]: setting["kind"] for setting in settings}
+        assert {name: kinds.get(name) for name in expected} == expected
 
 
 def test_the_hub_definition_installs_the_tap_from_its_repository() -> None:
@@ -123,7 +162,15 @@ def test_every_plugin_from_pypi_is_pinned() -> None:
         for entry in meltano_yml()["plugins"][kind]:
             if "inherit_from" in entry or entry["pip_url"] == "-e .":
                 continue
-            for requirement in entry["pip_url"].split():
+            words = entry["pip_url"].split()
+            # Besides PyPI releases: loader-guard and the constraints file, paths
+            # in this repository (tests/test_loader_installs.py).
+            releases = [
+                word
+                for before, word in zip(["", *words], words, strict=False)
+                if before not in {"-e", "-c"} and not word.startswith("-")
+            ]
+            for requirement in releases:
                 assert "==" in requirement, (entry["name"], requirement)
 
 
@@ -173,6 +220,23 @@ def test_config_test_with_a_wrong_token_fails_with_the_taps_message(
 
 
 @pytest.mark.e2e
+def test_config_test_without_a_token_names_the_missing_setting(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = MeltanoProject(tmp_path, sandbox)
+    del project.env["TAP_REVIEWROVER_AUTH_TOKEN"]
+    tested = project.meltano("--environment=prod", "config", "test", "tap-reviewrover")
+    assert tested.returncode == 1
+    # Meltano shows the tap's last line after its own verdict.
+    verdict = tested.log.split("Plugin configuration is invalid", 1)[1]
+    assert (
+        "'auth_token' is a required property: set TAP_REVIEWROVER_AUTH_TOKEN"
+        in verdict.splitlines()[1]
+    )
+    assert sandbox.list_request_count == 0
+
+
+@pytest.mark.e2e
 def test_snowflake_is_configured_from_the_environment_alone(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -203,52 +267,3 @@ def test_snowflake_settings_printed_safely_hide_the_password(
     ).check()
     assert SNOWFLAKE_ENV["TARGET_SNOWFLAKE_PASSWORD"] not in printed.log
     assert SNOWFLAKE_ENV["TARGET_SNOWFLAKE_ACCOUNT"] in printed.log
-
-
-@pytest.fixture(scope="module")
-def snowflake_view() -> dict[str, t.Any]:
-    """What target-snowflake's own code makes of a sync's output, offline."""
-    if not SNOWFLAKE_PYTHON.exists():
-        pytest.fail("target-snowflake is not installed: run scripts/install_plugins")
-    with SandboxServer(EnrollmentStore.seeded(SEEDED), token=TOKEN) as sandbox:
-        output = sync(tap_config(sandbox))
-    completed = subprocess.run(
-        [
-            str(SNOWFLAKE_PYTHON),
-            str(Path(__file__).with_name("snowflake_offline_check.py")),
-        ],
-        input="\n".join(json.dumps(message) for message in output.messages),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return t.cast("dict[str, t.Any]", json.loads(completed.stdout))
-
-
-@pytest.mark.e2e
-def test_snowflake_accepts_every_record_of_a_sync(
-    snowflake_view: dict[str, t.Any],
-) -> None:
-    assert snowflake_view["records_accepted"] == SEEDED
-
-
-@pytest.mark.e2e
-def test_snowflake_columns_get_number_boolean_and_timestamp_types(
-    snowflake_view: dict[str, t.Any],
-) -> None:
-    assert snowflake_view["table"] == '"ANALYTICS"."REVIEWROVER"."ENROLLMENTS"'
-    columns = snowflake_view["columns"]
-    assert columns["id"] in {"NUMBER", "DECIMAL"}
-    assert columns["completed"] == "BOOLEAN"
-    for name in ("enrolled_at", "created_at", "updated_at"):
-        assert columns[name] == "TIMESTAMP_NTZ"
-    assert columns["campaign_id"] == columns["contact_id"] == "VARCHAR"
-
-
-@pytest.mark.e2e
-def test_snowflake_upserts_by_merging_on_id(snowflake_view: dict[str, t.Any]) -> None:
-    merge = snowflake_view["merge"]
-    assert merge.startswith('merge into "ANALYTICS"."REVIEWROVER"."ENROLLMENTS" d')
-    assert " on d.id = s.id when matched then update set " in merge

@@ -124,7 +124,7 @@ def test_schedule_run_syncs_its_job_and_keeps_the_pipelines_state(
     assert postgres_rows(postgres, schema) == api_rows(project.sandbox.store)
 
 
-def test_a_backfill_with_its_own_state_leaves_the_scheduled_state_as_it_was(
+def test_a_backfill_window_with_its_own_state_leaves_the_scheduled_state_as_it_was(
     project: MeltanoProject, postgres: psycopg.Connection[Row], schema: str
 ) -> None:
     project.run("postgres-incremental-sync")
@@ -132,19 +132,33 @@ def test_a_backfill_with_its_own_state_leaves_the_scheduled_state_as_it_was(
     before = postgres_rows(postgres, schema)
     updated = update_first_of_pages(project.sandbox, 1, 5, 9)
 
-    # The README's backfill: everything updated since 2025-01-01, own state.
+    # The README's backfill: January 2025 (updates from the 1st to before
+    # February), with a state of its own.
     project.env["TAP_REVIEWROVER_START_DATE"] = "2025-01-01"
+    project.env["TAP_REVIEWROVER_END_DATE"] = "2025-02-01"
     backfill = project.run(
-        "--state-id-suffix=backfill-2025", "--full-refresh", "postgres-incremental-sync"
+        "--state-id-suffix=backfill-2025-01",
+        "--full-refresh",
+        "postgres-incremental-sync",
     )
-    del project.env["TAP_REVIEWROVER_START_DATE"]
+    del (
+        project.env["TAP_REVIEWROVER_START_DATE"],
+        project.env["TAP_REVIEWROVER_END_DATE"],
+    )
     window = [
-        r for r in project.sandbox.store.all_records() if r["updated_at"] >= "2025"
+        r
+        for r in project.sandbox.store.all_records()
+        if "2025-01-01" <= r["updated_at"] < "2025-02-01"
     ]
-    assert backfill.records_emitted == len(window) > len(updated)
+    assert 0 < backfill.records_emitted == len(window) < len(before)
+    # Its bookmark stops at the window's end: a later run of it goes on from there.
+    bookmark = project.state(f"{INCREMENTAL_STATE}:backfill-2025-01")["singer_state"]
+    assert bookmark["bookmarks"]["enrollments"]["replication_key_value"] == (
+        "2025-02-01T00:00:00Z"
+    )
     assert project.state(INCREMENTAL_STATE) == scheduled
     assert project.state_ids() == sorted(
-        [INCREMENTAL_STATE, f"{INCREMENTAL_STATE}:backfill-2025"]
+        [INCREMENTAL_STATE, f"{INCREMENTAL_STATE}:backfill-2025-01"]
     )
 
     # The scheduled job's next run still emits exactly its own changes.
@@ -153,6 +167,19 @@ def test_a_backfill_with_its_own_state_leaves_the_scheduled_state_as_it_was(
     after = postgres_rows(postgres, schema)
     assert after == api_rows(project.sandbox.store)
     assert list(changed_rows(before, after)) == updated
+
+
+def test_a_start_date_meltano_cannot_read_as_a_date_reaches_the_tap_as_typed(
+    project: MeltanoProject,
+) -> None:
+    project.env["TAP_REVIEWROVER_START_DATE"] = "yesterday"
+    run = project.meltano("run", "postgres-incremental-sync")
+    assert run.returncode == 1
+    assert (
+        "tap-reviewrover start_date must be an ISO 8601 date or date-time such as "
+        "2025-02-10 or 2025-02-10T00:00:00Z, not 'yesterday'"
+    ) in run.log
+    assert project.sandbox.list_request_count == 0
 
 
 def test_two_clones_share_state_through_a_postgresql_system_database(

@@ -8,9 +8,11 @@ database, sandbox API and PostgreSQL schema.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import typing as t
@@ -187,6 +189,30 @@ def test_a_failed_sync_fails_the_run_with_the_taps_error_line(
     )
     assert line in log
     assert not any("rr-revoked-token-77a1" in message for message in log)
+
+
+@pytest.mark.usefixtures("deployment")
+def test_a_warehouse_that_cannot_be_reached_fails_the_run_naming_host_and_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with contextlib.closing(socket.socket()) as closed:  # bound, never listening
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        monkeypatch.setenv("TARGET_POSTGRES_PORT", str(port))
+        result, log = execute("postgres_incremental_sync")
+    assert not result.success
+    line = (
+        f"target-postgres: Cannot reach the warehouse at 127.0.0.1:{port} "
+        "(Connection refused): check that it is up and that the loader's host and "
+        "port settings point at it."
+    )
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error is not None
+    assert error.message.rstrip().endswith(
+        f"postgres-incremental-sync failed (exit status 1): {line}"
+    )
+    assert line in log
 
 
 def test_a_backfill_run_config_leaves_the_scheduled_state_as_it_was(

@@ -48,6 +48,24 @@ def quickstart(env: dict[str, str]) -> str:
     return completed.stdout
 
 
+def readme_output() -> list[str]:
+    """The lines the README prints for a first run of scripts/quickstart.
+
+    Only those that are the same on every machine: not the installs (done already
+    here), the sandbox's port, the seconds, or the paths of this test's files.
+    """
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("scripts/quickstart\n```\n\n```text\n", 1)[1]
+    lines = block.split("\n```", 1)[0].splitlines()
+    kept = []
+    for line in lines:
+        if line.startswith(("Installing ", "No TAP_", "Database:", "Log:", "  ...")):
+            continue
+        # The summary line, up to its seconds.
+        kept.append(line.rsplit(", ", 1)[0] if line.startswith("Sync of") else line)
+    return kept
+
+
 def holds_line(rows: list[tuple[t.Any, ...]]) -> str:
     """The summary's line for a table of these rows (completed is column 4)."""
     completed = sum(1 for row in rows if row[4])
@@ -85,8 +103,9 @@ def test_without_a_token_it_loads_the_seeded_sandbox_it_starts(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     env = meltano_environment(tmp_path, sandbox)
-    for name in ("TAP_REVIEWROVER_API_URL", "TAP_REVIEWROVER_AUTH_TOKEN"):
-        del env[name]
+    # As a user runs it: no token, no API, the default page size.
+    for name in ("API_URL", "AUTH_TOKEN", "PAGE_SIZE"):
+        del env[f"TAP_REVIEWROVER_{name}"]
 
     output = quickstart(env)
     assert re.search(
@@ -97,6 +116,11 @@ def test_without_a_token_it_loads_the_seeded_sandbox_it_starts(
     )
     loaded = duckdb_rows(tmp_path / "warehouse.duckdb")
     assert f"done: {len(loaded)} records emitted" in output
+    # What the README prints is what it printed: the sandbox's data is seeded.
+    printed = readme_output()
+    assert len(printed) > 5
+    for line in printed:
+        assert line in output
     assert holds_line(loaded) in output
     # The seeded enrollments, ACTIVITY of them updated on start, and new ones.
     seeded = {row[0]: row for row in api_rows(EnrollmentStore.seeded(SEEDED))}
@@ -123,3 +147,13 @@ def test_without_a_token_it_loads_the_seeded_sandbox_it_starts(
         f"This run changed the warehouse: {created} new enrollments, "
         f"{ACTIVITY} updated." in again
     )
+
+
+def test_the_quickstart_group_pins_the_meltano_extras_versions() -> None:
+    # scripts/quickstart installs the group, users the extra: the same releases.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    extra = pyproject.split("\nmeltano = [", 1)[1].split("]\n", 1)[0]
+    group = pyproject.split("\nquickstart = [", 1)[1].split("]\n", 1)[0]
+    pins = re.compile(r'"(meltano|duckdb)(?:\[\w+\])?==([^"]+)"')
+    assert sorted(pins.findall(group)) == sorted(pins.findall(extra))
+    assert len(pins.findall(group)) == 2

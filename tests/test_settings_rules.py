@@ -7,6 +7,7 @@ import pytest
 from tap_reviewrover.config_checks import (
     api_url_problem,
     catalog_problem,
+    is_placeholder_token,
     settings_errors,
     unknown_settings,
 )
@@ -63,6 +64,21 @@ def test_a_refused_url_with_a_password_never_shows_the_password() -> None:
     [
         ({"start_date": "02/10/2025"}, "start_date must be an ISO 8601 date"),
         ({"start_date": "2025-02-30"}, "start_date must be an ISO 8601 date"),
+        # Text Meltano would once have turned into a date: refused as typed.
+        ({"start_date": "yesterday"}, "start_date must be an ISO 8601 date"),
+        ({"end_date": "2025-13-01"}, "end_date must be an ISO 8601 date"),
+        (
+            {"start_date": "2025-02-10", "end_date": "2025-02-10T00:00:00Z"},
+            "end_date (2025-02-10T00:00:00Z) must be later than start_date",
+        ),
+        (
+            {"start_date": "2025-03-01", "end_date": "2025-02-01"},
+            "must be later than start_date",
+        ),
+        (
+            {"auth_token": "YOUR_REVIEWROVER_API_TOKEN"},
+            "auth_token is a placeholder (as in sample_config.json)",
+        ),
         ({"campaign_ids": ["a", "b", "a"]}, "same campaign more than once"),
         ({"api_url": "http://example.com/api"}, "api_url must use https://"),
         ({"api_url": "https://example.com/api?key=x"}, "without a query"),
@@ -86,6 +102,9 @@ def test_settings_errors_name_the_setting(
         {},
         {"start_date": "2025-02-10"},
         {"start_date": "2025-02-10T00:00:00Z", "campaign_ids": ["a", "b"]},
+        {"start_date": "2025-02-10", "end_date": "2025-02-10T00:00:01Z"},
+        {"end_date": "2025-02-10"},
+        {"auth_token": "rr_live_9f8e7d6c5b4a"},
     ],
 )
 def test_good_settings_have_no_errors(config: dict[str, object]) -> None:
@@ -154,3 +173,21 @@ def test_a_catalog_keeps_what_the_walk_needs(
     else:
         assert found is not None
         assert problem in found
+
+
+@pytest.mark.parametrize(
+    ("token", "placeholder"),
+    [
+        ("YOUR_REVIEWROVER_API_TOKEN", True),
+        ("your-token-here", True),
+        ("<token>", True),
+        ("{token}", True),  # as the API docs write it
+        ("...", True),
+        ("rr_live_9f8e7d6c5b4a", False),
+        ("sandbox-token", False),
+        ("yourself", False),
+        ("", False),  # empty has its own message
+    ],
+)
+def test_placeholder_tokens_are_recognised(token: str, placeholder: bool) -> None:  # noqa: FBT001
+    assert is_placeholder_token(token) is placeholder
