@@ -120,13 +120,13 @@ def test_a_token_too_short_to_be_real_is_refused_and_no_line_is_mangled(
     # With another problem in the same run: "500" and "100" must stay themselves.
     run = run_cli(tmp_path, tap_config(sandbox, auth_token=token, page_size=500))
     assert run.returncode == 1
-    errors = logged_at(run.stderr, "ERROR")
+    (error,) = logged_at(run.stderr, "ERROR")  # one line naming every problem
     length = f"{len(token)} character{'s' if len(token) > 1 else ''}"
     assert (
         f"auth_token is {length} long: a ReviewRover API token is longer (at least "
         "12); check that the whole token was copied"
-    ) in errors
-    assert "500 is greater than the maximum of 100 in config['page_size']" in errors
+    ) in error
+    assert "500 is greater than the maximum of 100 in config['page_size']" in error
     assert "***" not in run.stderr
     assert "Traceback" not in run.stderr
     assert sandbox.list_request_count == 0
