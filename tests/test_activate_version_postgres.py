@@ -213,7 +213,7 @@ def test_a_shrink_beyond_the_setting_retires_nothing_until_the_setting_allows_it
         shrunk = warehouse.load(
             config, catalog=catalog, state=first.tap.states[-1], started_at=T0 + DAY
         )
-        failed_with_one_line(shrunk, "200 records, 300 fewer than the 500", "0.5")
+        failed_with_one_line(shrunk, "200 records, 300 fewer than the 500", "50%")
         assert "ACTIVATE_VERSION" not in message_types(shrunk)
         remembered = {"version": T0, "records": 500}
         assert {

@@ -169,7 +169,14 @@ def project(
         }
     )
     (root / "meltano.yml").write_text(yaml.safe_dump(definition, sort_keys=False))
-    project = MeltanoProject(tmp_path, sandbox, MELTANO_ENVIRONMENT="fakesnow")
+    # The FULL_TABLE test loads, deletes and copies within seconds: no grace
+    # (which keeps rows an overlapping sync loaded; tested on its own).
+    project = MeltanoProject(
+        tmp_path,
+        sandbox,
+        MELTANO_ENVIRONMENT="fakesnow",
+        TAP_REVIEWROVER_ACTIVATE_VERSION_GRACE_HOURS="0",
+    )
     project.root = root
     return project
 
