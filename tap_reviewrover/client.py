@@ -65,6 +65,7 @@ from tap_reviewrover.timestamps import (
     MAX_CLOCK_SKEW,
     format_timestamp,
     incremental_start,
+    microseconds_since_epoch,
     next_bookmark,
     parse_http_date,
     parse_timestamp,
@@ -376,13 +377,10 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
             _flushed_at_the_end(self),
         ):
             request_counter.with_context(context)
-            while (number := walk.next_page) is not None:
+            while (key := walk.next_request) is not None:
                 # The walk takes the pages in page order, whatever was asked ahead.
-                limit = walk.limit
-                reader.request(
-                    [(n, limit) for n in walk.pages_ahead(ahead.pages)], walk.epoch
-                )
-                fetched = reader.take((number, limit), walk.epoch)
+                reader.request(walk.pages_ahead(ahead.pages), walk.epoch)
+                fetched = reader.take(key, walk.epoch)
                 ahead.answered_in(fetched.seconds)
                 request_counter.increment()
                 self.pages_read += 1
@@ -446,6 +444,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
             total_pages=pagination.total_pages,
             reported_number=pagination.page,
             reported_limit=pagination.limit,
+            updated=self._versions_of(records),
         )
         adapted, restarts = walk.adapted, walk.restarts
         try:
@@ -460,10 +459,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
         if walk.restarts != restarts:
             self.logger.warning(
                 "ReviewRover's pages disagree (%s): reading the list again from page "
-                "1. Records sent already are sent again; targets that upsert on %s "
-                "keep one copy.",
+                "1. Records sent already are sent again only if changed since.",
                 walk.restart_reason,
-                self.primary_keys[0],
             )
         if walk.adapted != adapted and walk.adapted is not None:
             how, size = walk.adapted
@@ -519,6 +516,16 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream[PageKey]):
     @cached_property
     def _id_of(self) -> t.Callable[[t.Any], t.Any]:
         return attrgetter(self.primary_keys[0])
+
+    def _versions_of(self, records: list[t.Any]) -> list[int] | None:
+        """Each record's replication key in microseconds, or None without one.
+
+        The walk compares them to tell a newer copy of a record from an older one.
+        """
+        if not self.replication_key:
+            return None
+        updated = attrgetter(self.replication_key)
+        return [microseconds_since_epoch(updated(record)) for record in records]
 
     @cached_property
     def _record_lines(self) -> RecordLines:

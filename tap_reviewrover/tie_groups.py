@@ -1,0 +1,336 @@
+"""Records that share a creation time (a *tie group*), read whole.
+
+The API orders by ``created_at`` alone and pages with OFFSET, so the records of
+one creation time may come in a different order on every request. Two answers
+cut from two orderings of one group do not add up to the group: when a group
+straddles a page boundary, page k and page k+1 may serve one record twice and
+another never. What one answer says of a group is exact, though: the records
+between a newer record and an older one (or the list's start and end) are the
+whole group at the moment the API answered, so every record present for the
+whole walk is among them.
+
+:class:`GroupTrace` follows the group at the walk's cursor from page to page and
+tells, when the walk moves past it, whether one answer held all of it: the page
+where the group first showed also showed its end, or the group ended where that
+page ended (the next page joined on without overlap, so nothing moved between
+the two). When not, :class:`GroupRead` reads it whole:
+
+* a *framing read*: one request with a page size and number chosen so that the
+  answer holds the group's places plus one beyond each edge. An answer whose
+  first record is newer than the group (or is the list's first) and whose last
+  is older (or is the list's last) holds the whole group; anything else means
+  the group moved meanwhile: it is placed again from that answer and read again,
+  a bounded number of times;
+* *rounds* (:mod:`tap_reviewrover.tie_rounds`) for a group larger than a page.
+
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+
+from tap_reviewrover.page_answers import Page, PageKey, PaginationError
+from tap_reviewrover.tie_rounds import GroupRounds
+
+#: Answers a group is placed from, at most, before the walk stops (the list
+#: moved each time under the window of the answer meant to hold it whole).
+MAX_PLACINGS = 4
+
+
+def run_of(created: t.Sequence[t.Any], key: object) -> tuple[int, int] | None:
+    """The first and last index of the records created at ``key`` on a page.
+
+    Args:
+        created: Creation keys, newest first.
+        key: The creation key of the group.
+
+    Returns:
+        ``(first, last)``, or None when the page holds none of them.
+    """
+    try:
+        first = created.index(key)
+    except ValueError:
+        return None
+    return first, first + created.count(key) - 1  # ties are next to each other
+
+
+class Seen(enum.Enum):
+    """What the walk knows of a group once it took a page after it."""
+
+    OPEN = "the group may go on past this page"
+    WHOLE = "one answer held the whole group"
+    SPLIT = "the group spans answers: it must be read whole"
+
+
+class GroupTrace:
+    """The answers that showed the records at the cursor's creation key.
+
+    Attributes:
+        key: The creation key.
+        start: The place of its first record, in the answer that showed it.
+        start_total: That answer's total.
+        end: The place of its last record, once an answer showed it.
+        end_total: That answer's total.
+        reads: Answers that held records of the group.
+    """
+
+    def __init__(self, key: object, page: Page[t.Any]) -> None:
+        """Begin with the page on which the cursor reached the key.
+
+        Args:
+            key: The creation key of the page's last record.
+            page: The page.
+        """
+        run = run_of(page.created, key)
+        first = run[0] if run else 0
+        self.key = key
+        self.start = page.first_position + first
+        self.start_total = page.total
+        self.end = self.start
+        self.end_total = page.total
+        self.reads = 1
+        self._shown_last = True
+
+    def after(self, page: Page[t.Any]) -> Seen:
+        """Take in the next page the walk took (in page order, checked).
+
+        Args:
+            page: The page.
+
+        Returns:
+            Whether the group goes on, was held whole by one answer, or must be
+            read whole; :attr:`end` is set unless it goes on.
+        """
+        key, created = self.key, page.created
+        run = run_of(created, key)
+        if run is not None:
+            self.reads += 1
+        if not page.reaches_the_end and not (created and created[-1] < key):
+            self._shown_last = run is not None
+            return Seen.OPEN
+        first_place, self.end_total = page.first_position, page.total
+        if run is not None:
+            first, last = run
+            self.end = first_place + last
+            # Its first record after a newer one (or the list's first) and its
+            # last before an older one (or the list's last): all in one answer.
+            return Seen.WHOLE if first > 0 or first_place == 0 else Seen.SPLIT
+        if created and created[0] > key:
+            return Seen.WHOLE  # a newer record, then an older one: none is left
+        # The page starts past the group: the group ended where the page before
+        # it ended (it joined on without overlap). One answer held all of it if
+        # only one answer showed it, or if the one before showed none of it.
+        self.end = first_place - 1
+        return Seen.WHOLE if self.reads == 1 or not self._shown_last else Seen.SPLIT
+
+
+def framing_request(low: int, high: int, most: int, usual: int) -> PageKey | None:
+    """A request whose answer holds the places ``low`` to ``high`` of the list.
+
+    Args:
+        low: The first place (from 0).
+        high: The last place.
+        most: The largest page size to ask for.
+        usual: The walk's page size: no larger one unless none of those does.
+
+    Returns:
+        ``(number, limit)`` leaving the most room on both sides (then the
+        smallest limit), or None when no page of at most ``most`` holds them.
+    """
+    smallest = max(1, high - low + 1)
+    for sizes in (range(smallest, min(usual, most) + 1), range(usual + 1, most + 1)):
+        best: tuple[int, int, int] | None = None
+        for limit in sizes:
+            number = low // limit + 1
+            last = number * limit - 1
+            if limit >= smallest and high <= last:
+                room = min(low - (number - 1) * limit, last - high)
+                if best is None or room > best[0]:
+                    best = (room, number, limit)
+        if best is not None:
+            return (best[1], best[2])
+    return None
+
+
+def rounds_page_size(low: int, high: int, most: int) -> int | None:
+    """The largest page size whose pages show both edges of ``low``..``high``.
+
+    Each edge must be seen within one answer: ``low`` on the same page as
+    ``low + 1``, and ``high`` on the same page as ``high - 1``.
+
+    Args:
+        low: The place of the record before the group (or the group's first).
+        high: The place of the record after the group (or the group's last).
+        most: The largest page size to ask for.
+
+    Returns:
+        The page size, or None when none of 2 to ``most`` does.
+    """
+    for limit in range(most, 1, -1):
+        if (low + 1) % limit and high % limit:
+            return limit
+    return None
+
+
+class GroupRead:
+    """Reads one tie group whole (see the module doc).
+
+    Attributes:
+        key: The group's creation key.
+        taken: Ids of its records the walk took (shared with the walk).
+        request: The request to make next.
+        reads: Answers taken so far.
+    """
+
+    def __init__(
+        self,
+        trace: GroupTrace,
+        taken: set[object],
+        *,
+        usual: int,
+        most: int,
+        created_since_start: object = None,
+    ) -> None:
+        """Place the group from what the walk saw of it; plan the first read.
+
+        Args:
+            trace: The walk's trace of the group, ended (:attr:`GroupTrace.end`).
+            taken: Ids of its records taken so far; the walk adds the new ones.
+            usual: The walk's page size, the one to prefer.
+            most: The largest page size to ask for.
+            created_since_start: Creation key from which a record counts as
+                created during the walk, if known.
+        """
+        self.key = trace.key
+        self.taken = taken
+        self.reads = 0
+        self._most = most
+        self._usual = usual
+        self._created_since_start = created_since_start
+        # Records created meanwhile are all newer: they moved the whole group.
+        start = trace.start + trace.end_total - trace.start_total
+        self._size = max(1, trace.end - start + 1, len(taken))
+        self._placings = 0
+        self._basis_total = trace.end_total
+        self.request: PageKey = (1, most)
+        self._rounds: GroupRounds | None = None
+        self._place(start, trace.end, trace.end_total)
+
+    def limit_to(self, most: int) -> None:
+        """Ask for no larger pages than ``most`` from now on (and plan again).
+
+        Args:
+            most: The largest page size to ask for.
+        """
+        self._most = self._usual = most
+        self._place(*self._placed)
+
+    def take(self, page: Page[t.Any]) -> tuple[list[int], bool]:
+        """Take in the answer to :attr:`request` (checked on its own).
+
+        Args:
+            page: The answer.
+
+        Returns:
+            The indexes of the group's records on it, and whether the group was
+            read whole (then there is no next request).
+
+        Raises:
+            PaginationError: If the group cannot be read whole.
+        """
+        self.reads += 1
+        run = run_of(page.created, self.key)
+        members = list(range(run[0], run[1] + 1)) if run else []
+        rounds = self._rounds
+        if rounds is None and self._frames(page):
+            return members, True
+        whole = None if rounds is None else rounds.take(page, run)
+        if whole is None:
+            self._place_again(page, run)  # the group moved
+            return members, False
+        self.request = t.cast("GroupRounds", rounds).request
+        return members, whole
+
+    def _frames(self, page: Page[t.Any]) -> bool:
+        created, key = page.created, self.key
+        after_a_newer = page.first_position == 0 or bool(created and created[0] > key)
+        before_an_older = page.reaches_the_end or bool(created and created[-1] < key)
+        return after_a_newer and before_an_older
+
+    def _place_again(self, page: Page[t.Any], run: tuple[int, int] | None) -> None:
+        """Place the group again from an answer that did not hold it whole."""
+        first_place, count, size = page.first_position, len(page.records), self._size
+        if run is not None:
+            first, last = run
+            starts = first > 0 or first_place == 0
+            ends = last < count - 1 or page.reaches_the_end
+            if starts and ends:
+                start, end = first_place + first, first_place + last
+            elif starts:
+                start = first_place + first
+                end = start + max(size, last - first + 1) - 1
+            elif ends:
+                end = first_place + last
+                start = min(first_place, end - size + 1)
+            else:  # it fills the answer and goes on past both of its edges
+                start, end = first_place - 1, first_place + count
+        elif not page.records or page.created[0] < self.key:
+            end = first_place - 1  # the group is before the answer
+            start = end - size + 1
+        else:
+            start = first_place + count  # the group is after the answer
+            end = start + size - 1
+        self._size = max(size, end - start + 1)
+        self._place(start, end, page.total)
+
+    def _place(self, start: int, end: int, total: int) -> None:
+        """Plan the next read of the group, thought to be at ``start``..``end``.
+
+        The window reaches one record past each edge; once the group moved, a
+        little more on each side, and more after it by as many records as the
+        list grew since the last answer (new records push the group down).
+        """
+        self._placings += 1
+        if self._placings > MAX_PLACINGS:
+            msg = (
+                f"the {self._size} records created at {self.key} moved each time "
+                f"they were read again to be seen in one answer ({self.reads} "
+                "reads): the list kept changing; run the sync again"
+            )
+            raise PaginationError(msg)
+        self._placed = (start, end, total)
+        margin, grew = self._placings - 1, max(0, total - self._basis_total)
+        self._basis_total = total
+        low = high = 0
+        for before, after in ((margin, margin + grew), (0, grew), (0, 0)):
+            low = max(0, min(start - 1 - before, total - 1))
+            high = max(low, min(end + 1 + after, total - 1))
+            request = framing_request(low, high, self._most, self._usual)
+            if request is not None:
+                self._rounds = None
+                self.request = request
+                return
+        # Larger than a page: rounds of pages of the largest size.
+        if (
+            self._created_since_start is not None
+            and self.key >= self._created_since_start  # type: ignore[operator]
+        ):
+            msg = (
+                f"{self._size} records share the creation time {self.key}, more "
+                "than one page holds, and were created as the sync ran: they "
+                "cannot be read whole; run the sync again"
+            )
+            raise PaginationError(msg)
+        limit = rounds_page_size(low, high, self._most)
+        if limit is None:
+            msg = (
+                f"the {self._size} records created at {self.key} cannot be read "
+                f"whole with pages of at most {self._most}: their edges fall on "
+                "page boundaries whatever the page size"
+            )
+            raise PaginationError(msg)
+        pages = range(low // limit + 1, high // limit + 2)
+        self._rounds = GroupRounds(self.key, [(n, limit) for n in pages])
+        self.request = self._rounds.request
