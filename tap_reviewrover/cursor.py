@@ -132,7 +132,7 @@ class Cursor:
             for record_id, key in zip(page.ids, page.created, strict=True)
         )
 
-    def take(self, page: Page[R], emission: Emission) -> tuple[list[R], bool]:
+    def take(self, page: Page[R], emission: Emission) -> tuple[list[R], bool, bool]:
         """Take the page's records past the cursor and move on to the page.
 
         Args:
@@ -140,31 +140,34 @@ class Cursor:
             emission: What the walk emitted: decides which records to emit.
 
         Returns:
-            The records to emit, and whether the page must be the new anchor:
-            it is page 1, it overlapped what was taken (or may have: see below),
-            or its total differs from the anchor's.
+            The records to emit; whether the page must be the new anchor (it is
+            page 1, holds records newer than the cursor read before, or its
+            total differs from the anchor's); and whether, not an anchor, it may
+            overlap what was taken: it holds records at the cursor's time, and
+            records of one time come in any order, so a place read before may
+            be served as one not taken yet, and one taken may come again
+            without any place read twice.
         """
         cursor, at_cursor = self.key, self.ids_at_key
-        # A record at the cursor's time may sit in a place read already, served
-        # as another record of its tie group: an overlap that does not show.
-        overlapped = cursor is not None and cursor in page.created
-        ids = page.ids
+        unsure_key = cursor  # records at it taken before prove no shift
+        unsure = cursor is not None and cursor in page.created
+        ids, created = page.ids, page.created
         again: list[int] = []  # taken already (pushed down), or created since
-        for index, key in enumerate(page.created):
+        for index, key in enumerate(created):
             if cursor is None or key < cursor:
                 cursor, at_cursor = key, {ids[index]}
             elif key == cursor and ids[index] not in at_cursor:
                 at_cursor.add(ids[index])
             else:
                 again.append(index)
-        overlapped = overlapped or bool(again)
         skipped = set(again)
         taken = [ids[i] for i in range(len(ids)) if i not in skipped] if again else ids
         self.key, self.ids_at_key = cursor, at_cursor
         self.remember(taken)
-        anchor = page.number == 1 or overlapped or page.total != self.anchor_total
+        pushed_down = any(created[index] != unsure_key for index in again)
+        anchor = page.number == 1 or pushed_down or page.total != self.anchor_total
         if anchor:
             self.anchor_total = page.total
         self.page = page.number
         self.previous_total = page.total
-        return emission.emit(page, again=again), anchor
+        return emission.emit(page, again=again), anchor, unsure and not anchor

@@ -233,14 +233,14 @@ class PageWalk(t.Generic[R]):
             self.epoch += 1
             return []
         key_before, at_key_before = cursor.key, cursor.ids_at_key
-        emit, anchor = cursor.take(page, self._emission)
+        emit, anchor, unsure = cursor.take(page, self._emission)
         if anchor:
             # The list moved (or this is the front): later pages must be read
             # after this one for the rule in Cursor.joins to hold.
             self.epoch += 1
         self._last_page = page.total_pages
         self.next_page = page.number + 1 if page.number < page.total_pages else None
-        self._follow_ties(page, key_before, at_key_before)
+        self._follow_ties(page, key_before, at_key_before, unsure=unsure)
         return emit
 
     def inconsistency(self, page: Page[R]) -> str | None:
@@ -323,28 +323,28 @@ class PageWalk(t.Generic[R]):
             raise PaginationError(msg)
 
     def _follow_ties(
-        self, page: Page[R], key_before: object, at_key_before: set[object]
+        self, page: Page[R], key_before: object, taken: set[object], *, unsure: bool
     ) -> None:
         """Follow the tie group at the cursor; read it whole when answers split it.
 
-        Args:
-            page: The page just taken.
-            key_before: The cursor's key before it.
-            at_key_before: The ids taken at that key before it (and on it).
+        A page that may hide an overlap (``unsure``: see :meth:`Cursor.take`)
+        re-anchors the walk, unless the group's read shows that nothing moved.
         """
-        trace = self._trace
+        trace, since = self._trace, self.created_since_start
         if trace is not None and key_before is not None:
             seen = trace.after(page)
             if seen is Seen.OPEN:
+                self.epoch += 1 if unsure else 0
                 return
             if seen is Seen.SPLIT:
-                self._group_read = GroupRead(
-                    trace,
-                    at_key_before,
-                    usual=self.limit,
-                    most=MAX_PAGE_SIZE if self.adapted is None else self.limit,
-                    created_since_start=self.created_since_start,
+                most = MAX_PAGE_SIZE if self.adapted is None else self.limit
+                group = GroupRead(
+                    trace, taken, usual=self.limit, most=most, created_since_start=since
                 )
+                self._group_read = group
+                unsure = unsure and not group.expect(trace.still_mark(page, since))
+        if unsure:  # and no read of the group to show that nothing moved
+            self.epoch += 1
         key = self._cursor.key
         ends = page.reaches_the_end or key is None
         self._trace = None if ends else GroupTrace(key, page)
@@ -372,6 +372,8 @@ class PageWalk(t.Generic[R]):
         self._cursor.remember(new_ids)
         if whole:
             self._group_read = None
+            if group.expected and not group.confirmed:
+                self.epoch += 1  # the page that split it may hide an overlap
             if self.next_request is None:
                 self._finish_pass()
         return emit

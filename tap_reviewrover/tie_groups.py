@@ -34,6 +34,8 @@ import typing as t
 from tap_reviewrover.page_answers import Page, PageKey, PaginationError
 from tap_reviewrover.tie_rounds import GroupRounds
 
+#: Answers that showed a group split by one page boundary: those two pages.
+READS_OF_A_GROUP_SPLIT_ONCE = 2
 #: Answers a group is placed from, at most, before the walk stops (the list
 #: moved each time under the window of the answer meant to hold it whole).
 MAX_PLACINGS = 4
@@ -71,6 +73,8 @@ class GroupTrace:
         key: The creation key.
         start: The place of its first record, in the answer that showed it.
         start_total: That answer's total.
+        start_seen: Whether that answer showed where the group starts (its
+            first record after a newer one, or the list's first).
         end: The place of its last record, once an answer showed it.
         end_total: That answer's total.
         reads: Answers that held records of the group.
@@ -88,10 +92,44 @@ class GroupTrace:
         self.key = key
         self.start = page.first_position + first
         self.start_total = page.total
+        # Whether that answer itself showed the record before it (or the front).
+        self.start_seen = first > 0 or self.start == 0
         self.end = self.start
         self.end_total = page.total
         self.reads = 1
         self._shown_last = True
+
+    def still_mark(
+        self, page: Page[t.Any], created_since_start: object
+    ) -> tuple[int, int] | None:
+        """What a read of the group must show for ``page`` to have moved nothing.
+
+        The group first showed on the page before ``page`` (which splits it),
+        starting after a newer record, at :attr:`start`. If an answer read
+        after ``page`` shows it starting there again, with the same total as
+        both pages, nothing was created before it nor deleted from or after it
+        between the two pages (the group and the records after it can only
+        lose records, and their count stood; so did the count before it), so
+        ``page`` overlaps no place read before, whatever it holds.
+
+        Args:
+            page: The page that split the group, just taken.
+            created_since_start: Creation key from which a record counts as
+                created during the walk, if known (a group older than that
+                gains no record).
+
+        Returns:
+            ``(start, total)``, or None when this cannot be told.
+        """
+        if (
+            self.reads != READS_OF_A_GROUP_SPLIT_ONCE
+            or not self.start_seen
+            or self.start_total != page.total
+            or created_since_start is None
+            or not self.key < created_since_start  # type: ignore[operator]
+        ):
+            return None
+        return self.start, page.total
 
     def after(self, page: Page[t.Any]) -> Seen:
         """Take in the next page the walk took (in page order, checked).
@@ -182,6 +220,8 @@ class GroupRead:
         taken: Ids of its records the walk took (shared with the walk).
         request: The request to make next.
         reads: Answers taken so far.
+        expected: The place and total it is to be seen at (see :meth:`expect`).
+        confirmed: Whether the answer that held it whole showed them.
     """
 
     def __init__(
@@ -206,6 +246,8 @@ class GroupRead:
         self.key = trace.key
         self.taken = taken
         self.reads = 0
+        self.expected: tuple[int, int] | None = None
+        self.confirmed = False
         self._most = most
         self._usual = usual
         self._created_since_start = created_since_start
@@ -217,6 +259,19 @@ class GroupRead:
         self.request: PageKey = (1, most)
         self._rounds: GroupRounds | None = None
         self._place(start, trace.end, trace.end_total)
+
+    def expect(self, mark: tuple[int, int] | None) -> bool:
+        """Expect the group to be seen starting at a place, with a total.
+
+        Args:
+            mark: The place of its first record and the total, or None.
+
+        Returns:
+            Whether there is a mark: :attr:`confirmed` will tell, once the group
+            was read whole in one answer, whether that answer showed it.
+        """
+        self.expected = mark
+        return mark is not None
 
     def limit_to(self, most: int) -> None:
         """Ask for no larger pages than ``most`` from now on (and plan again).
@@ -245,6 +300,8 @@ class GroupRead:
         members = list(range(run[0], run[1] + 1)) if run else []
         rounds = self._rounds
         if rounds is None and self._frames(page):
+            start = page.first_position + (run[0] if run else len(page.records))
+            self.confirmed = self.expected == (start, page.total)
             return members, True
         whole = None if rounds is None else rounds.take(page, run)
         if whole is None:

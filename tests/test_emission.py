@@ -172,9 +172,7 @@ def test_an_unchanging_list_walk_reads_its_total_and_no_more() -> None:
     assert (walk.requests, walk.restarts, walk.copies_dropped) == (10, 0, 0)
 
 
-def test_a_short_count_explained_by_a_record_created_meanwhile_costs_one_read() -> (
-    None
-):
+def test_a_short_count_explained_by_a_record_created_meanwhile_costs_one_read() -> None:
     # A record is created and one not read yet deleted between two reads: every
     # total is 30, the walk reads 29 distinct records, and page 1 read once more
     # shows the record created meanwhile: nothing was skipped.

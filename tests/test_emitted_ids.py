@@ -124,5 +124,5 @@ def test_dense_ids_cost_a_few_bytes_each_not_a_dict_entry() -> None:
     # Under 6 bytes an id (4 for a version to the second, 1 bit for the set,
     # block overhead): about 6 MB for a million ids, where a dict and a set of
     # them take about 75 MB.
-    count = 50_000
+    count = 20_000
     assert traced_bytes(list(range(count, 0, -1))) < 6 * count

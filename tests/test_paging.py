@@ -248,8 +248,12 @@ def test_an_insert_and_a_deletion_between_reads_out_of_order_lose_nothing() -> N
     present_throughout.discard(api.delete_at(35)["id"])
     page_two = api.page(2)
     emitted += [r["id"] for r in walk.accept(page_two)]
-    assert walk.epoch != epoch, "the overlap on page 2 must make page 3 stale"
+    # Page 2 starts with page 1's last record: pushed down, or (for all the
+    # walk can tell) one of a tie group served again. Reading that group whole
+    # shows it moved: page 3, answered before, is stale by the time it is due.
     while (request := walk.next_request) is not None:
+        stale = request == (3, 10) and walk.epoch == epoch
+        assert not stale, "the overlap on page 2 must make page 3 stale"
         emitted += [r["id"] for r in walk.accept(api.answer(*request))]
     assert page_three.records[0]["id"] not in emitted[:20]
     assert present_throughout <= set(emitted)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 import typing as t
 from dataclasses import dataclass, field
 
@@ -128,9 +129,18 @@ def check_exact(scenario: TiedScenario, emitted: list[Record]) -> None:
 
 @dataclass
 class Outcome:
-    """How one seeded walk ended, and what it cost."""
+    """How one seeded walk ended, and what it cost.
+
+    Attributes:
+        stopped: The PaginationError's words, if the walk stopped.
+        pages: Pages the list had when the walk started.
+        requests: Requests the API answered (pages fetched ahead and dropped
+            as stale included).
+        tie_reads: Answers taken to read tie groups whole.
+    """
 
     stopped: str | None
+    pages: int
     requests: int
     tie_reads: int
 
@@ -140,7 +150,6 @@ def walk_seed(seed: int, *, read_ahead: bool, changes: bool) -> Outcome:
     rng = random.Random(seed)  # noqa: S311 - reproducible scenarios
     scenario = TiedScenario(rng, changes)
     emitted: list[Record] = []
-    walked: list[PageWalk[Record]] = []
 
     def walk() -> tuple[list[int], PageWalk[Record]]:
         if read_ahead:
@@ -154,13 +163,13 @@ def walk_seed(seed: int, *, read_ahead: bool, changes: bool) -> Outcome:
             )
         return walk_all(scenario.api, scenario.between_reads, records=emitted)
 
+    pages = -(-len(scenario.initial) // scenario.api.limit)
     try:
         _, finished = walk()
     except PaginationError as error:
-        return Outcome(str(error), len(scenario.api.requests), -1)
-    walked.append(finished)
+        return Outcome(str(error), pages, len(scenario.api.requests), 0)
     check_exact(scenario, emitted)
-    return Outcome(None, finished.requests, finished.tie_reads)
+    return Outcome(None, pages, len(scenario.api.requests), finished.tie_reads)
 
 
 def stops_in(batch: int, *, read_ahead: bool, changes: bool) -> dict[int, str]:
@@ -207,13 +216,19 @@ def tally(seeds: t.Iterable[int]) -> dict[str, collections.Counter[str]]:
             counter = counts.setdefault(mode, collections.Counter())
             for seed in seeds:
                 outcome = walk_seed(seed, read_ahead=read_ahead, changes=changes)
-                counter["stopped: " + (outcome.stopped or "")[:40]] += (
-                    outcome.stopped is not None
-                )
-                counter["exact"] += outcome.stopped is None
+                if outcome.stopped is None:
+                    counter["exact"] += 1
+                else:
+                    counter["stopped: " + _reason(outcome.stopped)] += 1
+                counter["pages"] += outcome.pages
                 counter["requests"] += outcome.requests
-                counter["tie reads"] += max(0, outcome.tie_reads)
+                counter["tie reads"] += outcome.tie_reads
     return counts
+
+
+def _reason(stopped: str) -> str:
+    """A stop's words without the numbers and keys that vary from seed to seed."""
+    return re.sub(r"\b[\dT:Z-]+\b", "#", stopped)[:90]
 
 
 class AlternatingOrder:
@@ -342,3 +357,63 @@ def test_an_overlap_hidden_by_reordered_ties_makes_pages_fetched_ahead_stale() -
         page = page_five if stale else api.answer(*request)
         emitted += [r["id"] for r in walk.accept(page)]
     assert sorted(emitted) == list(range(2, 12))
+
+
+def walk_with_page_four_ahead(
+    change: t.Callable[[ChangingList], None],
+) -> tuple[list[int], PageWalk[Record], int, int]:
+    """Walk pages of 3 with page 4 fetched ahead, and ``change`` before page 3.
+
+    Records 12 and 11 share a second at places 5 and 6: page 2 serves 12 last,
+    page 3 serves the group in the other order (12 again first, 11 never, if
+    nothing changed). The walk goes on with page 4 as fetched after page 2,
+    unless its epoch changed since.
+
+    Returns:
+        The ids emitted, the walk, the epoch page 4 was fetched in, and the
+        epoch when page 4 was taken.
+    """
+    order = SetOrder()
+    api = tied_list([1] * 5 + [2] + [1] * 10, 3, order)
+    g = api.records[5]["created_at"]
+    walk = new_walk(api)
+    order.orders[g] = [12, 11]
+    emitted = [r["id"] for r in walk.accept(api.answer(1, 3))]
+    emitted += [r["id"] for r in walk.accept(api.answer(2, 3))]  # ..., 12
+    fetched_in, page_four = walk.epoch, api.answer(4, 3)
+    change(api)
+    order.orders[g] = [11, 12]
+    taken_in = -1
+    while (request := walk.next_request) is not None:
+        fresh = request != (4, 3) or walk.epoch != fetched_in
+        if request == (4, 3):
+            taken_in = walk.epoch
+        page = api.answer(*request) if fresh else page_four
+        emitted += [r["id"] for r in walk.accept(page)]
+    return emitted, walk, fetched_in, taken_in
+
+
+def test_a_group_read_whole_where_it_was_keeps_pages_fetched_ahead() -> None:
+    # Nothing changed: page 3 serves 12 again, a tie group split in two orders.
+    # Its read shows it where page 2 saw it start, with the same total: nothing
+    # moved, and page 4 as fetched ahead is taken.
+    emitted, walk, fetched_in, taken_in = walk_with_page_four_ahead(lambda _: None)
+    assert sorted(emitted) == list(range(1, 18))
+    assert taken_in == fetched_in
+    assert walk.tie_reads == 1
+
+
+def test_a_group_read_whole_elsewhere_makes_pages_fetched_ahead_stale() -> None:
+    # A record created and the last deleted (the total stands) before page 3:
+    # its first place is page 2's last, served as record 11 or 12 of the group.
+    # The group's read finds it a place lower: page 4, fetched before, is
+    # fetched again (as fetched, it would skip the record that slid onto it).
+    def create_and_delete_the_last(api: ChangingList) -> None:
+        api.create()
+        api.delete_at(len(api.records) - 1)
+
+    emitted, _, fetched_in, taken_in = walk_with_page_four_ahead(
+        create_and_delete_the_last
+    )
+    assert taken_in != fetched_in
+    assert set(range(2, 18)) <= set(emitted)
