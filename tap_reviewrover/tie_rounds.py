@@ -2,27 +2,22 @@
 
 Such a group (see :mod:`tap_reviewrover.tie_groups`) cannot be seen whole in one
 answer, so its pages, from the one holding the record before it to the one
-holding the record after it, are read again in order, one request at a time.
-Each round's first answer shows where the group starts (``a``: its first record
-follows a newer one, or is the list's first) and its last answer where it ends
-(``b``: its last record comes before an older one, or is the list's last). Every
-answer must show the same ``total``, ``a`` and ``b`` as round 1; otherwise the
-group moved and is placed again.
+holding the record after it, are read again in order, one request at a time,
+until the distinct records of the group seen reach ``b - a + 1``. Round 1's
+first answer shows where the group starts (``a``: its first record follows a
+newer one, or is the list's first) and its last answer where it ends (``b``: its
+last record comes before an older one, or is the list's last), both with the
+same total ``T``. Every later answer must show the same; otherwise the group
+moved (or lost records) and is placed again.
 
-Why ``b - a + 1`` distinct records seen prove the group whole. Let ``after`` be
-the count of records older than the group and ``size`` the group's. Records are
-created newest, so ``after`` never grows; the group was created before the sync,
-so it never gains a record and ``size`` never grows either. A round's last
-answer shows ``after = total - b - 1``; a round's first, ``size + after =
-total - a``. Round 1's last answer and round j-1's (j >= 3) show the same
-``after``, so it stood still between them, and each round's first answer from
-round 2 to j-1 shows ``size = total - a - after = b - a + 1``. Round j's first
-answer shows the same sum, with ``after`` no larger and ``size`` no larger than
-at round 2: both stood still. So from round 2's first answer to round j's first
-the group held the same ``b - a + 1`` records (it can only lose some, and did
-not), and every record those answers showed is one of them: once ``b - a + 1``
-distinct ones were seen, each record of the group was, so each one present for
-the whole walk. Nothing here does I/O.
+Why that many distinct records are the whole group. Records are created newest,
+so the count of records older than the group never grows; the group was
+created before the sync, so it never gains a record. At round 1's last answer
+that count was ``T - b - 1``, so at its first answer it was at least that, and
+the group held at most ``T - a - (T - b - 1) = b - a + 1`` records. Every record
+of the group seen since was one of those. Once ``b - a + 1`` distinct ones were
+seen, they are all of them, so each record present for the whole walk was seen.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -38,10 +33,6 @@ if t.TYPE_CHECKING:
 #: missed by a round of p pages with a chance near (1 - 1/p)^p < 0.37 at worst,
 #: so 30 rounds miss one of a million records with a chance below 1e-7.
 MAX_GROUP_ROUNDS = 30
-#: The round from whose first answer on the records seen are counted, and the
-#: first round whose first answer may end the count (see the module doc).
-COLLECT_FROM_ROUND = 2
-COUNT_FROM_ROUND = 3
 
 
 class GroupRounds:
@@ -68,7 +59,7 @@ class GroupRounds:
         self._total: int | None = None
         self._start: int | None = None  # a: the place of its first record
         self._end: int | None = None  # b: the place of its last record
-        self._collected: set[object] | None = None
+        self._seen: set[object] = set()
         self.request = requests[0]
 
     def take(self, page: Page[t.Any], run: tuple[int, int] | None) -> bool | None:
@@ -79,25 +70,17 @@ class GroupRounds:
             run: The indexes of the group's first and last records on it.
 
         Returns:
-            True once the group was read whole; None if the group is not where
-            round 1 saw it (place it again); False otherwise.
+            True once the group was read whole; None if it is not where round 1
+            saw it, with round 1's total (place it again); False otherwise.
 
         Raises:
             PaginationError: If :data:`MAX_GROUP_ROUNDS` rounds did not serve it.
         """
         if run is None or not self._as_before(page, run):
             return None
-        first_of_round = self._index == 0
-        if first_of_round and self._round == COLLECT_FROM_ROUND:
-            self._collected = set()
-        if self._collected is not None:
-            self._collected.update(page.ids[run[0] : run[1] + 1])
-            if (
-                first_of_round
-                and self._round >= COUNT_FROM_ROUND
-                and len(self._collected) == self.size
-            ):
-                return True
+        self._seen.update(page.ids[run[0] : run[1] + 1])
+        if self.size and len(self._seen) == self.size:
+            return True
         self._index += 1
         if self._index == len(self._requests):
             self._index, self._round = 0, self._round + 1

@@ -25,18 +25,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tap_reviewrover.paging import PaginationError
+from tap_reviewrover.paging import PageWalk, PaginationError
 from tests.test_paging import (
+    CREATED_DURING_THE_WALK,
     ChangingList,
     Record,
     enrollment,
+    make_page,
     new_walk,
     walk_ahead,
     walk_all,
 )
-
-if t.TYPE_CHECKING:
-    from tap_reviewrover.paging import PageWalk
 
 SEEDS = int(os.environ.get("TIE_SEEDS", "300"))
 #: Seeds walked by one test (a test per seed would cost more than the walks).
@@ -417,3 +416,59 @@ def test_a_group_read_whole_elsewhere_makes_pages_fetched_ahead_stale() -> None:
     )
     assert taken_in != fetched_in
     assert set(range(2, 18)) <= set(emitted)
+
+
+def test_a_tie_group_pushed_down_before_its_read_is_placed_again() -> None:
+    # Records 12, 11 and 10 share a second at places 8 to 10; page 2 serves 12
+    # again. Six records are created before the group's read: the answer meant
+    # to hold it holds newer records only, and the walk reads it again lower.
+    api = tied_list([1] * 8 + [3] + [1] * 9, 10, AlternatingOrder())
+
+    def create_six_before_the_third_request(read: int) -> None:
+        if read == len(api.reads) + 1 == 3:
+            for _ in range(6):
+                api.create()
+
+    emitted, walk = walk_all(api, create_six_before_the_third_request)
+    assert set(range(1, 21)) <= set(emitted)
+    assert len(emitted) == len(set(emitted))
+    assert walk.tie_reads >= 2
+
+
+def test_a_large_tie_group_that_loses_a_record_between_two_reads_is_read_again() -> (
+    None
+):
+    # The API caps pages at 5 (it says so), so records 14 to 9, one second at
+    # places 3 to 8, are more than a page: they are read in rounds of pages 1
+    # and 2. Pages 1 and 2 served 14, 13, 11 and 10; round 1 serves 12 and 14
+    # on page 1, then 12 is deleted and page 2 serves 13, 11 and 10. Five
+    # distinct records for places 3 to 7 (five, now), yet 9 was never served:
+    # the two answers disagree on the total, and the group is read again.
+    order = SetOrder()
+    api = tied_list([1, 1, 1, 6] + [1] * 8, 5, order)
+    g = api.records[3]["created_at"]
+    steps = {
+        1: [14, 13, 12, 11, 10, 9],
+        2: [12, 9, 14, 13, 11, 10],
+        3: [12, 14, 13, 11, 10, 9],
+        4: [9, 14, 13, 11, 10],
+    }
+    walk: PageWalk[Record] = PageWalk(20)  # the API serves 5, and says so
+    walk.created_since_start = CREATED_DURING_THE_WALK
+    first = api.answer(1, 5)
+    declared = make_page(
+        1, 20, list(first.records), total=17, total_pages=4, reported_limit=5
+    )
+    order.orders[g] = steps[1]
+    emitted = [r["id"] for r in walk.accept(declared)]
+    answered = 1
+    while (request := walk.next_request) is not None:
+        answered += 1
+        order.orders[g] = steps.get(answered, steps[4])
+        emitted += [r["id"] for r in walk.accept(api.answer(*request))]
+        if answered == 3:  # round 1's first answer
+            api.delete_at(
+                api.records.index(next(r for r in api.records if r["id"] == 12))
+            )
+    assert set(range(1, 18)) - {12} <= set(emitted)
+    assert walk.adapted == ("declared", 5)
