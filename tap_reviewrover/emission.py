@@ -7,9 +7,12 @@ and counted. Ids and versions are kept compactly
 (:mod:`tap_reviewrover.emitted_ids`), across the walk's passes.
 
 A pass in which every answer reported the same total, and no record created
-meanwhile showed up, read the list as it stood the whole time: the distinct
-records it took must be exactly that total. Fewer means one was never served (an
-id came twice in its place); :meth:`Emission.count_problem` says so.
+meanwhile showed up, read the list as it stood the whole time: it took at least
+that many distinct records (more when some it took were deleted since, their
+places taken by new records it did not reach). Fewer means one was never served
+(an id came twice in its place): :meth:`Emission.count_problem` says so, and
+:meth:`Emission.shows_a_change` tells from page 1, read once more, whether a
+record created meanwhile explains it.
 """
 
 from __future__ import annotations
@@ -142,9 +145,9 @@ class Emission:
     def shows_a_change(self, first_page: Page[t.Any]) -> bool:
         """Whether page 1, read at the end of a pass, shows the list changed.
 
-        A record created during the pass would be on it (new records are the
-        newest), unless deleted again; so would be the place of a record
-        deleted, with the total standing.
+        With the total standing, a record deleted during the pass means one
+        created, and a record created would be on page 1 (new records are the
+        newest) unless deleted again, which would lower the total.
 
         Args:
             first_page: Page 1, as it stands now.

@@ -27,10 +27,9 @@ requested. While every answer since reports its total and no page overlaps the
 one before, nothing moved between any two of them: a deletion after a boundary
 between two reads out of order shows as an overlap on the first page read after
 it. A place read before may be served as a record of the cursor's tie group not
-yet taken, so a page holding records at the cursor's time counts as overlapping.
-On the first sign of change the walk re-anchors on the page just taken and bumps
-:attr:`PageWalk.epoch`: pages fetched ahead before must be fetched again. Reads
-of a tie group change neither.
+yet taken: a page holding records at the cursor's time counts as overlapping,
+unless the group's read shows nothing moved. On the first sign of change the walk
+re-anchors and bumps :attr:`PageWalk.epoch`: pages fetched before are fetched again.
 
 None of that holds if the answers do not add up, so each is checked first
 (:mod:`tap_reviewrover.page_answers`; here, a record newer than the page before
@@ -139,6 +138,8 @@ class PageWalk(t.Generic[R]):
         self.restart_reason = ""
         self._bad_reads: collections.Counter[PageKey] = collections.Counter()
         self._short_first_page: int | None = None
+        self._named = (-1, 0)  # an epoch, and the last page pages_ahead named in it
+        self._asked_before = 0  # the last page named before the last one was taken
         self._emission = Emission()
         self._start_over()
 
@@ -187,10 +188,10 @@ class PageWalk(t.Generic[R]):
             return []
         first = self.next_page
         last = self._last_page if self._last_page is not None else first
-        return [
-            (number, self.limit)
-            for number in range(first, max(first, min(last, first + count - 1)) + 1)
-        ]
+        last = max(first, min(last, first + count - 1))
+        named_in, named = self._named
+        self._named = (self.epoch, max(last, named if named_in == self.epoch else 0))
+        return [(number, self.limit) for number in range(first, last + 1)]
 
     def accept(self, page: Page[R]) -> list[R]:
         """Take in the answer to :attr:`next_request`; return the records to emit.
@@ -241,6 +242,8 @@ class PageWalk(t.Generic[R]):
         self._last_page = page.total_pages
         self.next_page = page.number + 1 if page.number < page.total_pages else None
         self._follow_ties(page, key_before, at_key_before, unsure=unsure)
+        named_in, named = self._named  # pages asked for before this one was taken
+        self._asked_before = named if named_in == self.epoch else 0
         return emit
 
     def inconsistency(self, page: Page[R]) -> str | None:
@@ -332,7 +335,8 @@ class PageWalk(t.Generic[R]):
         """
         trace, since = self._trace, self.created_since_start
         if trace is not None and key_before is not None:
-            seen = trace.after(page)
+            in_order = page.number > self._asked_before
+            seen = trace.after(page, asked_after_the_last=in_order)
             if seen is Seen.OPEN:
                 self.epoch += 1 if unsure else 0
                 return

@@ -23,7 +23,10 @@ the two). When not, :class:`GroupRead` reads it whole:
   a bounded number of times;
 * *rounds* (:mod:`tap_reviewrover.tie_rounds`) for a group larger than a page.
 
-Nothing here does I/O.
+A page that splits a group may also overlap places read before without showing
+it (they may be served as records of the group not taken yet): the walk then
+re-anchors, unless the group's read shows it where the page before saw it start
+(:meth:`GroupTrace.still_mark`). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import enum
 import typing as t
 
 from tap_reviewrover.page_answers import Page, PageKey, PaginationError
+from tap_reviewrover.page_windows import framing_request, rounds_page_size
 from tap_reviewrover.tie_rounds import GroupRounds
 
 #: Answers that showed a group split by one page boundary: those two pages.
@@ -131,11 +135,13 @@ class GroupTrace:
             return None
         return self.start, page.total
 
-    def after(self, page: Page[t.Any]) -> Seen:
+    def after(self, page: Page[t.Any], *, asked_after_the_last: bool) -> Seen:
         """Take in the next page the walk took (in page order, checked).
 
         Args:
             page: The page.
+            asked_after_the_last: Whether it was asked for after the page before
+                it was taken (then its answer is the later one).
 
         Returns:
             Whether the group goes on, was held whole by one answer, or must be
@@ -154,7 +160,20 @@ class GroupTrace:
             self.end = first_place + last
             # Its first record after a newer one (or the list's first) and its
             # last before an older one (or the list's last): all in one answer.
-            return Seen.WHOLE if first > 0 or first_place == 0 else Seen.SPLIT
+            # Or the page before showed its start, and records created since
+            # pushed its end onto this page: the group's end moved down by the
+            # records created less those deleted before or in it, at least the
+            # total's growth; when that is the records of it here, the page
+            # before held all of it.
+            pushed_down = (
+                asked_after_the_last
+                and self._shown_last
+                and self.reads == READS_OF_A_GROUP_SPLIT_ONCE
+                and self.start_seen
+                and page.total - self.start_total > last
+            )
+            whole = first > 0 or first_place == 0 or pushed_down
+            return Seen.WHOLE if whole else Seen.SPLIT
         if created and created[0] > key:
             return Seen.WHOLE  # a newer record, then an older one: none is left
         # The page starts past the group: the group ended where the page before
@@ -162,54 +181,6 @@ class GroupTrace:
         # only one answer showed it, or if the one before showed none of it.
         self.end = first_place - 1
         return Seen.WHOLE if self.reads == 1 or not self._shown_last else Seen.SPLIT
-
-
-def framing_request(low: int, high: int, most: int, usual: int) -> PageKey | None:
-    """A request whose answer holds the places ``low`` to ``high`` of the list.
-
-    Args:
-        low: The first place (from 0).
-        high: The last place.
-        most: The largest page size to ask for.
-        usual: The walk's page size: no larger one unless none of those does.
-
-    Returns:
-        ``(number, limit)`` leaving the most room on both sides (then the
-        smallest limit), or None when no page of at most ``most`` holds them.
-    """
-    smallest = max(1, high - low + 1)
-    for sizes in (range(smallest, min(usual, most) + 1), range(usual + 1, most + 1)):
-        best: tuple[int, int, int] | None = None
-        for limit in sizes:
-            number = low // limit + 1
-            last = number * limit - 1
-            if limit >= smallest and high <= last:
-                room = min(low - (number - 1) * limit, last - high)
-                if best is None or room > best[0]:
-                    best = (room, number, limit)
-        if best is not None:
-            return (best[1], best[2])
-    return None
-
-
-def rounds_page_size(low: int, high: int, most: int) -> int | None:
-    """The largest page size whose pages show both edges of ``low``..``high``.
-
-    Each edge must be seen within one answer: ``low`` on the same page as
-    ``low + 1``, and ``high`` on the same page as ``high - 1``.
-
-    Args:
-        low: The place of the record before the group (or the group's first).
-        high: The place of the record after the group (or the group's last).
-        most: The largest page size to ask for.
-
-    Returns:
-        The page size, or None when none of 2 to ``most`` does.
-    """
-    for limit in range(most, 1, -1):
-        if (low + 1) % limit and high % limit:
-            return limit
-    return None
 
 
 class GroupRead:

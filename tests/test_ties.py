@@ -33,6 +33,7 @@ from tests.test_paging import (
     enrollment,
     make_page,
     new_walk,
+    seeded_list,
     walk_ahead,
     walk_all,
 )
@@ -472,3 +473,33 @@ def test_a_large_tie_group_that_loses_a_record_between_two_reads_is_read_again()
             )
     assert set(range(1, 18)) - {12} <= set(emitted)
     assert walk.adapted == ("declared", 5)
+
+
+def test_a_record_created_between_two_reads_costs_no_extra_request() -> None:
+    # Page 2 starts with page 1's last record, pushed down: one record of its
+    # creation time, and the total grew by one. Page 2 was asked for after
+    # page 1 was taken, so page 1 held that record's whole group.
+    api = seeded_list(30, 10)
+    walk = new_walk(api)
+    emitted = [r["id"] for r in walk.accept(api.answer(1, 10))]
+    api.create()
+    while (request := walk.next_request) is not None:
+        emitted += [r["id"] for r in walk.accept(api.answer(*request))]
+    assert sorted(emitted) == list(range(1, 31))
+    assert api.requests == [(1, 10), (2, 10), (3, 10), (4, 10)]
+    assert walk.tie_reads == 0
+
+
+def test_with_pages_asked_for_ahead_a_pushed_down_record_is_read_again() -> None:
+    # The same, with page 2 named for reading ahead before page 1 was taken:
+    # its answer may be the older one, and the total's growth proves nothing.
+    api = seeded_list(30, 10)
+    walk = new_walk(api)
+    assert walk.pages_ahead(2) == [(1, 10)]  # before page 1, only page 1
+    walk.accept(api.answer(1, 10))
+    assert walk.pages_ahead(2) == [(2, 10), (3, 10)]
+    walk.accept(api.answer(2, 10))  # page 3 named before page 2 was taken
+    api.create()
+    while (request := walk.next_request) is not None:
+        walk.accept(api.answer(*request))
+    assert walk.tie_reads == 1
