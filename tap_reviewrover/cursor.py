@@ -34,6 +34,8 @@ class Cursor:
         page: The page taken last.
         anchor_total: The total of the anchor (see :mod:`tap_reviewrover.paging`).
         previous_total: The total of the page taken last.
+        taken_again_at_key: Records at the key before the page taken last that
+            it served again.
     """
 
     def __init__(self) -> None:
@@ -43,6 +45,7 @@ class Cursor:
         self.page = 0
         self.anchor_total = 0
         self.previous_total: int | None = None
+        self.taken_again_at_key = 0
         self._recent_ids: collections.deque[frozenset[object]] = collections.deque(
             maxlen=REMEMBERED_PAGES,
         )
@@ -164,7 +167,9 @@ class Cursor:
         taken = [ids[i] for i in range(len(ids)) if i not in skipped] if again else ids
         self.key, self.ids_at_key = cursor, at_cursor
         self.remember(taken)
-        pushed_down = any(created[index] != unsure_key for index in again)
+        again_at_key = sum(created[index] == unsure_key for index in again)
+        self.taken_again_at_key = again_at_key
+        pushed_down = again_at_key < len(again)  # records newer than the cursor
         anchor = page.number == 1 or pushed_down or page.total != self.anchor_total
         if anchor:
             self.anchor_total = page.total

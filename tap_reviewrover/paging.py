@@ -16,10 +16,11 @@ group read whole before the walk moves past it. New records only ever appear at
 the front, so the place of the record after the cursor moves up (towards pages
 already read) only when ``pagination.total`` falls between two responses: then
 the walk reads the previous page again, stepping back until a page overlaps
-what was taken. A tie group no one answer held whole is read again in one answer
-that holds it between a newer and an older record (in rounds, for more than a
-page): an answer is a snapshot, so those are the whole group, each record present
-for the whole walk among them (:mod:`tap_reviewrover.tie_groups`).
+what was taken. A tie group that no answer held whole (nor two, read in order,
+provably served whole) is read again in one answer that holds it between a newer
+and an older record (in rounds, for more than a page): an answer is a snapshot,
+so those are the whole group, each record present for the whole walk among them
+(:mod:`tap_reviewrover.tie_groups`).
 
 Pages may be fetched ahead and answered in any order; the walk takes them in page
 order and keeps an *anchor*: a page after whose answer every later page was
@@ -235,9 +236,7 @@ class PageWalk(t.Generic[R]):
             return []
         key_before, at_key_before = cursor.key, cursor.ids_at_key
         emit, anchor, unsure = cursor.take(page, self._emission)
-        if anchor:
-            # The list moved (or this is the front): later pages must be read
-            # after this one for the rule in Cursor.joins to hold.
+        if anchor:  # the list moved, or this is the front (see Cursor.joins)
             self.epoch += 1
         self._last_page = page.total_pages
         self.next_page = page.number + 1 if page.number < page.total_pages else None
@@ -333,10 +332,11 @@ class PageWalk(t.Generic[R]):
         A page that may hide an overlap (``unsure``: see :meth:`Cursor.take`)
         re-anchors the walk, unless the group's read shows that nothing moved.
         """
-        trace, since = self._trace, self.created_since_start
+        trace, since, cursor = self._trace, self.created_since_start, self._cursor
         if trace is not None and key_before is not None:
             in_order = page.number > self._asked_before
-            seen = trace.after(page, asked_after_the_last=in_order)
+            again = cursor.taken_again_at_key
+            seen = trace.after(page, in_order=in_order, again=again, since=since)
             if seen is Seen.OPEN:
                 self.epoch += 1 if unsure else 0
                 return
@@ -349,7 +349,7 @@ class PageWalk(t.Generic[R]):
                 unsure = unsure and not group.expect(trace.still_mark(page, since))
         if unsure:  # and no read of the group to show that nothing moved
             self.epoch += 1
-        key = self._cursor.key
+        key = cursor.key
         ends = page.reaches_the_end or key is None
         self._trace = None if ends else GroupTrace(key, page)
         if self.next_request is None:

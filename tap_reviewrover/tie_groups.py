@@ -10,10 +10,11 @@ whole group at the moment the API answered, so every record present for the
 whole walk is among them.
 
 :class:`GroupTrace` follows the group at the walk's cursor from page to page and
-tells, when the walk moves past it, whether one answer held all of it: the page
-where the group first showed also showed its end, or the group ended where that
-page ended (the next page joined on without overlap, so nothing moved between
-the two). When not, :class:`GroupRead` reads it whole:
+tells, when the walk moves past it, whether it was served whole: the page where
+the group first showed also showed its end, or the group ended where that page
+ended (the next page joined on without overlap, so nothing moved between the
+two), or the next page, read after it, served all the rest (see
+:meth:`GroupTrace.after`). When not, :class:`GroupRead` reads it whole:
 
 * a *framing read*: one request with a page size and number chosen so that the
   answer holds the group's places plus one beyond each edge. An answer whose
@@ -103,6 +104,33 @@ class GroupTrace:
         self.reads = 1
         self._shown_last = True
 
+    def _split_whole(
+        self, page: Page[t.Any], here: int, again: int, since: object
+    ) -> bool:
+        """Whether two pages read in order served the whole group between them.
+
+        The page before showed where the group starts; ``page``, asked for
+        after it was taken, shows where it ends, with ``here`` records of it,
+        ``again`` of them taken before. Of the group's records past the page
+        before in its answer, ``page`` served all but at most ``again`` minus
+        the total's growth: its places there grew by the records created less
+        those deleted before or in it, which is the growth plus the deletions
+        after it, plus the records created in the group (none, if it is older
+        than the sync; all of ``here`` taken before, and it ended on the page
+        before whatever was created). So none was skipped when the total grew
+        by ``again`` or more: a group in a stable order costs nothing, a record
+        pushed down by one created costs nothing; one served twice does.
+        """
+        return (
+            self._shown_last
+            and self.reads == READS_OF_A_GROUP_SPLIT_ONCE
+            and self.start_seen
+            and page.total - self.start_total >= again
+            and (
+                again == here or (since is not None and self.key < since)  # type: ignore[operator]
+            )
+        )
+
     def still_mark(
         self, page: Page[t.Any], created_since_start: object
     ) -> tuple[int, int] | None:
@@ -135,13 +163,18 @@ class GroupTrace:
             return None
         return self.start, page.total
 
-    def after(self, page: Page[t.Any], *, asked_after_the_last: bool) -> Seen:
+    def after(
+        self, page: Page[t.Any], *, in_order: bool, again: int, since: object
+    ) -> Seen:
         """Take in the next page the walk took (in page order, checked).
 
         Args:
             page: The page.
-            asked_after_the_last: Whether it was asked for after the page before
-                it was taken (then its answer is the later one).
+            in_order: Whether it was asked for after the page before it was
+                taken (then its answer is the later one).
+            again: How many of its records of the group were taken before.
+            since: Creation key from which a record counts as created during
+                the walk, if known.
 
         Returns:
             Whether the group goes on, was held whole by one answer, or must be
@@ -160,19 +193,10 @@ class GroupTrace:
             self.end = first_place + last
             # Its first record after a newer one (or the list's first) and its
             # last before an older one (or the list's last): all in one answer.
-            # Or the page before showed its start, and records created since
-            # pushed its end onto this page: the group's end moved down by the
-            # records created less those deleted before or in it, at least the
-            # total's growth; when that is the records of it here, the page
-            # before held all of it.
-            pushed_down = (
-                asked_after_the_last
-                and self._shown_last
-                and self.reads == READS_OF_A_GROUP_SPLIT_ONCE
-                and self.start_seen
-                and page.total - self.start_total > last
+            whole = first > 0 or first_place == 0
+            whole = whole or (
+                in_order and self._split_whole(page, last + 1, again, since)
             )
-            whole = first > 0 or first_place == 0 or pushed_down
             return Seen.WHOLE if whole else Seen.SPLIT
         if created and created[0] > key:
             return Seen.WHOLE  # a newer record, then an older one: none is left

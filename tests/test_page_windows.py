@@ -51,10 +51,10 @@ def test_any_run_up_to_the_largest_page_has_a_framing_request_or_rounds(
         number, limit = request
         assert set(range(low, high + 1)) <= set(places(number, limit))
     else:  # then rounds can show both edges
-        limit = rounds_page_size(low, high, 100)
-        assert limit is not None
-        assert (low + 1) // limit == low // limit
-        assert (high - 1) // limit == high // limit
+        size = rounds_page_size(low, high, 100)
+        assert size is not None
+        assert (low + 1) // size == low // size
+        assert (high - 1) // size == high // size
 
 
 @pytest.mark.parametrize(
