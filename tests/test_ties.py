@@ -518,3 +518,26 @@ def test_with_pages_asked_for_ahead_a_pushed_down_record_is_read_again() -> None
     while (request := walk.next_request) is not None:
         walk.accept(api.answer(*request))
     assert walk.tie_reads == 1
+
+
+def test_a_split_tie_group_that_gains_a_record_meanwhile_is_read_again() -> None:
+    # Records 11 and 10 were created in one second a moment before the sync
+    # (so, for all the walk knows, during it), at places 9 and 10. Page 1
+    # serves 11; then 30 is created in that same second, and page 2 serves 11
+    # again and 30: one record served again, one more in the total, yet 10
+    # was never served. A group created during the sync may gain records, so
+    # the total's growth proves nothing: the group is read again.
+    order = SetOrder()
+    records = [enrollment(20 - place, 60_100 - place) for place in range(9)]
+    group = [enrollment(11, 60_050), enrollment(10, 60_050)]
+    records += group + [enrollment(9 - place, 60_040 - place) for place in range(9)]
+    api = ChangingList(records=records, limit=10, reshuffle=order)
+    order.orders[group[0]["created_at"]] = [11, 10]
+    walk = new_walk(api)
+    emitted = [r["id"] for r in walk.accept(api.answer(1, 10))]
+    api.records.insert(10, enrollment(30, 60_050))
+    order.orders[group[0]["created_at"]] = [10, 11, 30]
+    while (request := walk.next_request) is not None:
+        emitted += [r["id"] for r in walk.accept(api.answer(*request))]
+    assert set(range(1, 21)) <= set(emitted)
+    assert walk.tie_reads == 1
