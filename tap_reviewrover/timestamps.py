@@ -66,6 +66,22 @@ def format_timestamp(moment: dt.datetime) -> str:
     return text.removesuffix("+00:00") + "Z"
 
 
+def microseconds_since_epoch(moment: dt.datetime) -> int:
+    """An aware datetime as an integer that orders like it, exactly.
+
+    Args:
+        moment: An aware datetime.
+
+    Returns:
+        Microseconds since 1970-01-01T00:00:00Z (negative before it).
+    """
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def parse_http_date(value: str | None) -> dt.datetime | None:
     """Parse an HTTP ``Date``-style header (RFC 9110 IMF-fixdate and its ancestors).
 

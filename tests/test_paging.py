@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import typing as t
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import pytest
 
 from tap_reviewrover.paging import (
     MAX_READS_OF_A_BAD_PAGE,
     Page,
+    PageKey,
     PageWalk,
     PaginationError,
 )
@@ -19,44 +22,77 @@ Record = dict[str, t.Any]
 
 
 def enrollment(record_id: int, created_second: int) -> Record:
-    """An enrollment created ``created_second`` seconds into 2025-01-01."""
+    """An enrollment created ``created_second`` seconds into 2025-01-01.
+
+    Its version (``updated``, microseconds as the walk compares them) is its
+    creation second until :meth:`ChangingList.update` changes it.
+    """
     minutes, seconds = divmod(created_second, 60)
     hours, minutes = divmod(minutes, 60)
     return {
         "id": record_id,
         "created_at": f"2025-01-01T{hours:02d}:{minutes:02d}:{seconds:02d}Z",
+        "updated": created_second * 1_000_000,
     }
 
 
 @dataclass
 class ChangingList:
-    """An API list that test scenarios change between page reads."""
+    """An API list that test scenarios change between page reads.
+
+    With ``reshuffle`` set (``random.Random(seed).shuffle``, say), records of one
+    creation time come in a new order on every request, as an API that sorts on
+    ``created_at`` alone may serve them: it is called on each group, in place.
+    """
 
     records: list[Record]  # newest first, as the API lists them
     limit: int
     next_id: int = 10_000
     next_second: int = 50_000
+    reshuffle: t.Callable[[list[Record]], None] | None = None
     reads: list[int] = field(default_factory=list)
+    requests: list[tuple[int, int]] = field(default_factory=list)
 
     def page(self, number: int) -> Page[Record]:
         """Answer a list request for ``number``, as the list stands now."""
+        return self.answer(number, self.limit)
+
+    def answer(self, number: int, limit: int) -> Page[Record]:
+        """Answer a request for page ``number`` of ``limit``, as it stands now."""
         self.reads.append(number)
-        start = (number - 1) * self.limit
+        self.requests.append((number, limit))
+        start = (number - 1) * limit
         total = len(self.records)
         return make_page(
             number,
-            self.limit,
-            [dict(r) for r in self.records[start : start + self.limit]],
+            limit,
+            [dict(r) for r in self.listed()[start : start + limit]],
             total=total,
-            total_pages=-(-total // self.limit),
+            total_pages=-(-total // limit),
             reported_number=number,
-            reported_limit=self.limit,
+            reported_limit=limit,
         )
 
-    def create(self) -> Record:
-        """Create an enrollment; it lands at the front."""
+    def listed(self) -> list[Record]:
+        """The records in the order of one answer: ties shuffled if asked to."""
+        shuffle = self.reshuffle
+        if shuffle is None:
+            return self.records
+        ordered: list[Record] = []
+        for _, group in itertools.groupby(self.records, key=itemgetter("created_at")):
+            ties = list(group)
+            shuffle(ties)
+            ordered += ties
+        return ordered
+
+    def create(self, *, tied: bool = False) -> Record:
+        """Create an enrollment; it lands at the front.
+
+        ``tied``: in the same second as the last one created (if any).
+        """
         self.next_id += 1
-        self.next_second += 1
+        if not tied:
+            self.next_second += 1
         record = enrollment(self.next_id, self.next_second)
         self.records.insert(0, record)
         return record
@@ -64,6 +100,13 @@ class ChangingList:
     def delete_at(self, position: int) -> Record:
         """Delete the enrollment at ``position``; later ones move up."""
         return self.records.pop(position)
+
+    def update_at(self, position: int) -> Record:
+        """Update the enrollment at ``position``: a newer version, same place."""
+        record = self.records[position]
+        self.next_second += 1
+        record["updated"] = self.next_second * 1_000_000
+        return record
 
 
 def make_page(  # noqa: PLR0913 - one argument per field of the answer
@@ -76,7 +119,7 @@ def make_page(  # noqa: PLR0913 - one argument per field of the answer
     reported_number: int | None = None,
     reported_limit: int | None = None,
 ) -> Page[Record]:
-    """A list answer made of test records (``id`` and ``created_at``)."""
+    """A list answer made of test records (``id``, ``created_at``, ``updated``)."""
     return Page(
         number=number,
         limit=limit,
@@ -87,6 +130,7 @@ def make_page(  # noqa: PLR0913 - one argument per field of the answer
         total_pages=-(-total // limit) if total_pages is None else total_pages,
         reported_number=reported_number,
         reported_limit=reported_limit,
+        updated=[record["updated"] for record in records],
     )
 
 
@@ -113,14 +157,21 @@ def new_walk(api: ChangingList) -> PageWalk[Record]:
 def walk_all(
     api: ChangingList,
     between_reads: t.Callable[[int], None] = lambda _: None,
+    *,
+    records: list[Record] | None = None,
+    created_since_start: str = CREATED_DURING_THE_WALK,
 ) -> tuple[list[int], PageWalk[Record]]:
-    """Walk the list, calling ``between_reads(read_number)`` before each read."""
+    """Walk the list, calling ``between_reads(read_number)`` before each read.
+
+    Returns the ids emitted; the records themselves go to ``records`` if given.
+    """
     walk = new_walk(api)
-    emitted: list[int] = []
-    while walk.next_page is not None:
+    walk.created_since_start = created_since_start
+    emitted: list[Record] = [] if records is None else records
+    while (request := walk.next_request) is not None:
         between_reads(len(api.reads) + 1)
-        emitted.extend(record["id"] for record in walk.accept(api.page(walk.next_page)))
-    return emitted, walk
+        emitted.extend(walk.accept(api.answer(*request)))
+    return [record["id"] for record in emitted], walk
 
 
 def walk_ahead(
@@ -129,33 +180,36 @@ def walk_ahead(
     *,
     window: int,
     rng: random.Random,
+    records: list[Record] | None = None,
 ) -> tuple[list[int], PageWalk[Record]]:
     """Walk with up to ``window`` pages requested at once, read in any order.
 
     Each step the API answers one of the pending requests, chosen at random, as
     the list stands at that moment: requests made together reach it in any order.
+    Returns the ids emitted; the records themselves go to ``records`` if given.
     """
     walk = new_walk(api)
-    emitted: list[int] = []
-    pending: list[tuple[int, int]] = []  # (epoch, page) requested, not yet read
-    answered: dict[tuple[int, int], Page[Record]] = {}
-    while walk.next_page is not None:
-        for number in walk.pages_ahead(window):
-            request = (walk.epoch, number)
+    emitted: list[Record] = [] if records is None else records
+    # Requests made, as (epoch, (page, limit)): pending, or answered not taken.
+    pending: list[tuple[int, PageKey]] = []
+    answered: dict[tuple[int, PageKey], Page[Record]] = {}
+    while (key := walk.next_request) is not None:
+        for ahead in walk.pages_ahead(window):
+            request = (walk.epoch, ahead)
             if request not in pending and request not in answered:
                 pending.append(request)
-        turn = (walk.epoch, walk.next_page)
+        turn = (walk.epoch, key)
         if turn not in answered:
             request = pending.pop(rng.randrange(len(pending)))
             between_reads(len(api.reads) + 1)
-            answered[request] = api.page(request[1])
+            answered[request] = api.answer(*request[1])
             continue
         page = answered.pop(turn)
-        emitted.extend(record["id"] for record in walk.accept(page))
+        emitted.extend(walk.accept(page))
         # Requests made before a re-anchor are stale: forget them.
         pending = [request for request in pending if request[0] == walk.epoch]
         answered = {k: v for k, v in answered.items() if k[0] == walk.epoch}
-    return emitted, walk
+    return [record["id"] for record in emitted], walk
 
 
 @pytest.mark.parametrize("window", [2, 3, 8])
@@ -194,9 +248,13 @@ def test_an_insert_and_a_deletion_between_reads_out_of_order_lose_nothing() -> N
     present_throughout.discard(api.delete_at(35)["id"])
     page_two = api.page(2)
     emitted += [r["id"] for r in walk.accept(page_two)]
-    assert walk.epoch != epoch, "the overlap on page 2 must make page 3 stale"
-    while walk.next_page is not None:
-        emitted += [r["id"] for r in walk.accept(api.page(walk.next_page))]
+    # Page 2 starts with page 1's last record: pushed down, or (for all the
+    # walk can tell) one of a tie group served again. Reading that group whole
+    # shows it moved: page 3, answered before, is stale by the time it is due.
+    while (request := walk.next_request) is not None:
+        stale = request == (3, 10) and walk.epoch == epoch
+        assert not stale, "the overlap on page 2 must make page 3 stale"
+        emitted += [r["id"] for r in walk.accept(api.answer(*request))]
     assert page_three.records[0]["id"] not in emitted[:20]
     assert present_throughout <= set(emitted)
     assert len(emitted) == len(set(emitted))
@@ -358,9 +416,9 @@ def test_random_changes_with_pages_read_out_of_order_never_lose_a_record(
 def take_all(walk: PageWalk[Record], api: ChangingList) -> list[int]:
     """Walk ``api`` to the end, honouring the walk's page size; return the ids."""
     emitted: list[int] = []
-    while walk.next_page is not None:
+    while (request := walk.next_request) is not None:
         api.limit = walk.limit
-        emitted += [r["id"] for r in walk.accept(api.page(walk.next_page))]
+        emitted += [r["id"] for r in walk.accept(api.answer(*request))]
     return emitted
 
 

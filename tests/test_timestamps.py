@@ -9,6 +9,7 @@ import pytest
 from tap_reviewrover.timestamps import (
     InvalidTimestampError,
     format_timestamp,
+    microseconds_since_epoch,
     parse_http_date,
     parse_timestamp,
 )
@@ -74,3 +75,19 @@ def test_format_timestamp_writes_the_api_form() -> None:
 )
 def test_http_dates(header: str | None, moment: dt.datetime | None) -> None:
     assert parse_http_date(header) == moment
+
+
+@pytest.mark.parametrize(
+    ("text", "microseconds"),
+    [
+        ("1970-01-01T00:00:00Z", 0),
+        ("2025-02-17T02:00:34Z", 1_739_757_634_000_000),
+        ("2025-02-17T02:00:34.000001Z", 1_739_757_634_000_001),
+        ("1969-12-31T23:59:59.999999Z", -1),
+        ("2025-02-17T04:00:34+02:00", 1_739_757_634_000_000),
+    ],
+)
+def test_a_version_is_the_timestamp_in_microseconds_exactly(
+    text: str, microseconds: int
+) -> None:
+    assert microseconds_since_epoch(parse_timestamp(text)) == microseconds

@@ -21,6 +21,7 @@ from tap_reviewrover.errors import BadResponseError
 from tap_reviewrover.fetching import PageFetcher, ReadAhead
 from tap_reviewrover.paging import Page, PageWalk, PaginationError
 from tap_reviewrover.progress import Progress
+from tap_reviewrover.timestamps import microseconds_since_epoch
 from tap_reviewrover.walkers.base import TakenPage, Walker
 
 if t.TYPE_CHECKING:
@@ -64,12 +65,10 @@ class FullScan(Walker):
         first = True
         with PageFetcher(self._fetch_page, workers=self.plan.workers) as fetcher:
             self._fetcher = fetcher
-            while (number := walk.next_page) is not None:
-                limit = walk.limit
-                fetcher.request(
-                    [(n, limit) for n in walk.pages_ahead(ahead.pages)], walk.epoch
-                )
-                fetched = fetcher.take((number, limit), walk.epoch)
+            while (key := walk.next_request) is not None:
+                # The walk takes its answers in its order, whatever was asked ahead.
+                fetcher.request(walk.pages_ahead(ahead.pages), walk.epoch)
+                fetched = fetcher.take(key, walk.epoch)
                 ahead.answered_in(fetched.seconds)
                 if first:
                     first = False
@@ -88,6 +87,18 @@ class FullScan(Walker):
             result.notes.append(
                 f"The list changed during the sync: {walk.drift_rereads} page(s) "
                 "read again so that no record was skipped."
+            )
+        if walk.tie_reads:
+            result.notes.append(
+                f"{walk.tie_reads} extra read(s) took in whole the records created in "
+                "the same second that a page boundary split (the API may order them "
+                "differently on every request)."
+            )
+        if walk.copies_dropped or walk.newer_copies:
+            result.notes.append(
+                f"The API served records already taken again: {walk.newer_copies} "
+                f"newer version(s) emitted, {walk.copies_dropped} older or equal "
+                "copies left out."
             )
 
     @override
@@ -119,6 +130,8 @@ class FullScan(Walker):
             total_pages=pagination.total_pages,
             reported_number=pagination.page,
             reported_limit=pagination.limit,
+            # The walk keeps the newest version of a record served twice.
+            updated=[microseconds_since_epoch(self._updated_of(r)) for r in records],
         )
         adapted, restarts = walk.adapted, walk.restarts
         try:
@@ -133,8 +146,7 @@ class FullScan(Walker):
         if walk.restarts != restarts:
             self._logger.warning(
                 "ReviewRover's pages disagree (%s): reading the list again from page "
-                "1. Records sent already are sent again; targets that upsert on "
-                "their key keep one copy.",
+                "1. Records sent already are sent again only if changed since.",
                 walk.restart_reason,
             )
         if walk.adapted != adapted and walk.adapted is not None:
