@@ -17,7 +17,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from reviewrover_sandbox import EnrollmentStore, SandboxServer
+from reviewrover_sandbox import EnrollmentStore, SandboxServer, TieGroups
 
 from tests.conftest import TOKEN, tap_config
 from tests.meltano_project import api_rows, postgres_project, postgres_rows
@@ -309,3 +309,36 @@ def test_a_deleted_row_leaves_at_the_first_copy_starting_the_grace_after_its_loa
     assert postgres_rows(warehouse.connection, warehouse.schema) == api_rows(
         sandbox.store
     )
+
+
+@pytest.mark.parametrize("workers", [1, 4], ids=["sequential", "concurrent"])
+def test_ties_in_a_new_order_on_every_request_leave_every_live_row(
+    tmp_path: Path, schema: str, postgres: psycopg.Connection[Row], workers: int
+) -> None:
+    # An API sorting on created_at alone serves same-second records in a new
+    # order on every request; a copy that missed one of them would retire it:
+    # no grace, hard delete, and every page edge splits a group of ties.
+    store = EnrollmentStore.seeded(
+        300, seed=11, ties=TieGroups(share=0.4, largest=6, page_size=10)
+    )
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        sandbox.faults.tie_shuffle_seed = 11
+        warehouse = Warehouse(tmp_path, schema, postgres)
+        try:
+            config = tap_config(
+                sandbox,
+                max_concurrent_requests=workers,
+                activate_version_grace_hours=0,
+            )
+            first = warehouse.load(config, started_at=T0)
+            assert first.target_returncode == 0, first.tap.stderr[-3000:]
+            copy = warehouse.load(
+                config, catalog=full_table_catalog(config), started_at=T0 + DAY
+            )
+        finally:
+            warehouse.close()
+    assert copy.tap.returncode == 0, copy.tap.stderr[-3000:]
+    assert copy.target_returncode == 0
+    assert len(copy.tap.activations) == 1
+    assert warehouse.ids() == set(store.ids_in_api_order())
+    assert len(warehouse.ids()) == len(store) == 300
