@@ -60,8 +60,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
     replication_key = "updated_at"
     primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
     # is_sorted stays False: the API lists by creation, not by the last update.
-    # Decoding checks every record against the schema (records.py): the SDK's
-    # per-field conformance has nothing left to do.
+    # Decoding checks each record against the schema: no SDK conformance needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _started: float | None = None
@@ -184,6 +183,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             logger=self.logger,
             state=self.get_context_state(context),
             settings=self.config,
+            interrupt=requester.interrupt,
         )
         incremental = self.replication_method == "INCREMENTAL"
         strategy = self.config.get("incremental_strategy", "full_scan")

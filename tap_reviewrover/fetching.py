@@ -58,13 +58,22 @@ class PageFetcher(t.Generic[K, T]):
             stop at its next try.
     """
 
-    def __init__(self, fetch: Callable[[K], T], *, workers: int) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[K], T],
+        *,
+        workers: int,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         """Prepare the workers; each thread starts once there is work for it.
 
         Args:
             fetch: Fetches one page (with its own retries); may raise.
             workers: Requests in flight at most.
+            on_close: Cuts the requests in flight, called on :meth:`close` (no
+                answer is waited for once the walk has ended).
         """
+        self._on_close = on_close
         self.discarded = 0
         self.closed = threading.Event()
         self._fetch = fetch
@@ -98,11 +107,13 @@ class PageFetcher(t.Generic[K, T]):
     def close(self) -> None:
         """Stop the workers once their current request is done, and join them.
 
-        A request in flight is cut by its own deadline; a worker still busy after
+        The requests in flight are cut (``on_close``); a worker still busy after
         :data:`JOIN_SECONDS` is left to end on its own (its thread is a daemon,
         so that it never holds up the exit of a tap that has failed).
         """
         self.closed.set()
+        if self._on_close is not None:
+            self._on_close()
         self._epoch = -1  # every queued request is now stale
         for _ in self._threads:
             self._jobs.put(None)

@@ -167,11 +167,17 @@ class Requester:
             try:
                 page = self._try(pages, key, where)
             except RetriableError as failure:
+                if cancelled.is_set():
+                    raise FetcherClosedError from None  # cut: nobody waits for it
                 failures += 1
                 self._after_failure(failure, failures, where, key[0], cancelled)
                 continue
             self.pacer.succeeded()
             return page
+
+    def interrupt(self) -> None:
+        """Cut the requests in flight: the walk that asked for them has ended."""
+        self._watchdog.cut_all()
 
     def _try(self, pages: PartitionRequests, key: PageKey, where: str) -> FetchedPage:
         prepared = pages.template.copy()

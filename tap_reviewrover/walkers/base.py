@@ -42,6 +42,7 @@ class WalkPlan:
         state: The partition's state (the SDK's writable dict): a strategy
             keeps what it needs between syncs under its own key.
         settings: The tap's settings.
+        interrupt: Cuts the requests in flight (the walk ended).
     """
 
     fetch: Fetch
@@ -54,6 +55,7 @@ class WalkPlan:
     logger: logging.Logger
     state: dict[str, t.Any] = field(default_factory=dict)
     settings: Mapping[str, t.Any] = field(default_factory=dict)
+    interrupt: Callable[[], None] = field(default=lambda: None)
 
 
 @dataclass(frozen=True)

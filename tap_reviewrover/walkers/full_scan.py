@@ -63,7 +63,9 @@ class FullScan(Walker):
         ahead = ReadAhead(self.plan.workers)
         result = self.result
         first = True
-        with PageFetcher(self._fetch_page, workers=self.plan.workers) as fetcher:
+        with PageFetcher(
+            self._fetch_page, workers=self.plan.workers, on_close=self.plan.interrupt
+        ) as fetcher:
             self._fetcher = fetcher
             while (key := walk.next_request) is not None:
                 # The walk takes its answers in its order, whatever was asked ahead.
