@@ -795,12 +795,35 @@ def evaluate_goals(
         f"N={c.count:,}/{c.latency_ms:g} ms: {run.requests:,}"
         for c in cases
         for run in c.tap_runs
-        if run.requests != expected_requests(c.count, c.tap_page_size)
+        if not 0
+        <= run.requests - expected_requests(c.count, c.tap_page_size)
+        <= tie_read_allowance(expected_requests(c.count, c.tap_page_size))
     ]
-    name = "tap HTTP requests == ceil(N / page_size) in every run"
-    goals.append(Goal(name, not wrong, "; ".join(wrong) if wrong else "all runs exact"))
+    name = (
+        "tap HTTP requests == ceil(N / page_size), plus at most 3% (reads of "
+        "same-second records a page edge splits), in every run"
+    )
+    goals.append(Goal(name, not wrong, "; ".join(wrong) if wrong else "all runs met"))
     goals.append(_rate_limited_goal(rate_limited))
     return goals
+
+
+def tie_read_allowance(pages: int) -> int:
+    """Extra requests the tap may make for ties split by page edges.
+
+    Reading ahead (responses slower than 5 ms), the tap reads whole, in one more
+    request, each group of records created in the same second that a page edge
+    splits: the API may order them differently on every request. The sandbox's
+    data has about 5% of its records in such groups: about 2 extra requests per
+    100 pages.
+
+    Args:
+        pages: ``ceil(N / page_size)``.
+
+    Returns:
+        The most extra requests accepted.
+    """
+    return max(1, pages * 3 // 100)
 
 
 def _cpu_goal(cases: Sequence[Case], count: int) -> Goal:

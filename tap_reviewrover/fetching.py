@@ -118,7 +118,8 @@ class PageFetcher(t.Generic[K, T]):
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
-            if thread is not threading.current_thread():
+            # A stop signal may land between a thread's creation and its start.
+            if thread.ident is not None and thread is not threading.current_thread():
                 thread.join(JOIN_SECONDS)
 
     def post(self, notice: Callable[[], None]) -> None:

@@ -161,3 +161,23 @@ def test_the_pause_lasts_until_every_waiting_worker_retries() -> None:
     assert opened.wait(timeout=10)
     for thread in [*threads, waiter]:
         thread.join(timeout=10)
+
+
+def test_closing_joins_only_the_workers_that_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stop signal (SystemExit in the walk's thread) may land between a worker's
+    # creation and its start: closing must not fail on it, or the stop would end
+    # in "cannot join thread before it is started" and exit 1, not 143.
+    fetcher: PageFetcher[int, int] = PageFetcher(lambda key: key, workers=2)
+
+    def stopped_at_start(thread: threading.Thread) -> None:
+        del thread
+        raise SystemExit(143)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", stopped_at_start)
+        with pytest.raises(SystemExit):
+            fetcher.request([1], epoch=0)
+    fetcher.close()  # no RuntimeError
+    assert fetcher.closed.is_set()

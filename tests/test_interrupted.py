@@ -157,8 +157,8 @@ def test_a_stopped_sync_exits_non_zero_and_says_so(
         sandbox, tmp_path, first.final_state, page=4, stop_with=stop_with
     )
     # A stop is no success: an orchestrator must not take it for one.
-    assert (tmp_path / "returncode").read_text() == str(128 + stop_with)
     stderr = (tmp_path / "stderr").read_text()
+    assert (tmp_path / "returncode").read_text() == str(128 + stop_with), stderr[-3000:]
     assert f"Stopped by {stop_with.name} before the sync finished" in stderr
     assert "Traceback" not in stderr
     states = [m["value"] for m in stopped if m["type"] == "STATE"]

@@ -40,7 +40,7 @@ def test_a_healthy_sync_and_the_next_one_log_no_warning_or_error(
     config = tap_config(sandbox)
     if partitioned:
         config["campaign_ids"] = campaigns
-    first = run_cli(tmp_path, config)
+    first = run_cli(tmp_path, config, separate_process=True)  # as it runs
     assert first.returncode == 0, first.stderr
     assert len(first.output.records) == SEEDED
     assert logged_at(first.stderr, *LOUD) == []
@@ -73,7 +73,7 @@ def test_a_failed_sync_is_exactly_one_error_line(
 def test_test_mode_logs_no_error_and_exits_0(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    run = run_cli(tmp_path, tap_config(sandbox), "--test")
+    run = run_cli(tmp_path, tap_config(sandbox), "--test", separate_process=True)
     assert run.returncode == 0, run.stderr
     assert logged_at(run.stderr, "ERROR", "CRITICAL") == []
     assert run.output.records
