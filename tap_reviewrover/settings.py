@@ -209,9 +209,9 @@ SETTINGS = th.PropertiesList(
         title="Max Open IDs",
         description=(
             "With incremental_strategy open_enrollments: the most open enrollments "
-            "whose ids the state keeps (compressed: about 1 byte each at 5% open, "
-            "under 1 MB at the limit). Beyond it every sync walks every page, and "
-            "says why."
+            "whose ids the state keeps (compressed: about 1 byte each when 5% of "
+            "enrollments are open, less when more are). Beyond it every sync "
+            "walks every page, and says why."
         ),
     ),
 )
