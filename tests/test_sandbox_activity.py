@@ -189,3 +189,30 @@ def test_the_command_seeds_the_share_and_makes_hours_of_activity() -> None:
     open_now = sum(not record["completed"] for record in expected.all_records())
     assert lines[0].startswith(f"ReviewRover sandbox: {len(expected)} enrollments")
     assert body["pagination"]["total"] == open_now
+
+
+def test_a_list_hook_can_hear_the_query(server: SandboxServer) -> None:
+    heard: list[tuple[int, int, dict[str, str]]] = []
+    server.on_list_request(
+        lambda page, number, query: heard.append((page, number, query)),
+        with_query=True,
+    )
+    requests.get(
+        f"{server.url}/v1/enrollments",
+        params={"completed": "false", "page": "2", "limit": "10"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=TIMEOUT,
+    )
+    assert heard == [(2, 1, {"completed": "false", "page": "2", "limit": "10"})]
+
+
+def test_a_retrieve_hook_hears_the_id_and_no_list_request(
+    server: SandboxServer,
+) -> None:
+    heard: list[tuple[int, int]] = []
+    server.on_list_request(
+        lambda page, number: heard.append((page, number)), path="enrollment"
+    )
+    get_one(server, 12)
+    assert heard == [(12, 0)]
+    assert server.list_request_count == 0

@@ -233,7 +233,7 @@ class ApiHandler(ResponseHandler):
         # Hooks and faults act before authentication, as a proxy in front of the
         # API would. A malformed page skips both.
         if page is not None:
-            sandbox.notify_list_request(page, request_number, path=name)
+            sandbox.notify_list_request(page, request_number, path=name, query=query)
             fault = sandbox.faults.take(page, name)
         if fault is None:
             return self._list_page(name, query, page, None)
@@ -370,6 +370,7 @@ class ApiHandler(ResponseHandler):
     def _retrieve_behind_faults(self, enrollment_id: int) -> Response:
         """Answer `GET /v1/enrollments/{id}`; a fault queued for it acts first."""
         sandbox = self.server.sandbox
+        sandbox.notify_list_request(enrollment_id, 0, path=RETRIEVE_PATH)
         fault = sandbox.faults.take(enrollment_id, RETRIEVE_PATH)
         if fault is not None and fault.replaces_response:
             return replacing_response(
