@@ -102,7 +102,11 @@ def decode_ids(text: str, *, most: int) -> array[int]:
         raise ValueError(msg)
     first, small_size = HEADER.unpack_from(payload)
     small = payload[HEADER.size : HEADER.size + small_size]
-    large = array("Q", payload[HEADER.size + small_size :])
+    rest = payload[HEADER.size + small_size :]
+    if len(rest) % 8:
+        msg = "its parts do not add up"
+        raise ValueError(msg)
+    large = array("Q", rest)
     if sys.byteorder == "big":  # pragma: no cover - the format is little-endian
         large.byteswap()
     runs = small.split(b"\0")

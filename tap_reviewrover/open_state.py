@@ -153,7 +153,8 @@ def _moment(text: object, name: str) -> dt.datetime | None:
     if text is None:
         return None
     try:
-        return parse_timestamp(text) if isinstance(text, str) else None
+        if isinstance(text, str):
+            return parse_timestamp(text)
     except InvalidTimestampError:
         pass
     msg = f"its {name} is {text!r}, not a timestamp"
