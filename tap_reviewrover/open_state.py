@@ -169,11 +169,13 @@ class Choice:
         full: Every page (else the narrow walk).
         reason: Why every page, for the log; None for the narrow walk.
         warn: Whether the reason is worth a warning (a limit the setting sets).
+        forget: The state kept goes with another bookmark: use none of it.
     """
 
     full: bool
     reason: str | None = None
     warn: bool = False
+    forget: bool = False
 
 
 def pages(records: int, page_size: int) -> int:
@@ -237,6 +239,7 @@ def choose_walk(  # noqa: PLR0911, PLR0913 - a return per reason, an input per s
             full=True,
             reason=f"the open set in the state goes with the bookmark "
             f"{previous.bookmark}, not {bookmark} (a sync of another strategy ran)",
+            forget=True,
         )
     if previous.open_ids is None:
         return Choice(

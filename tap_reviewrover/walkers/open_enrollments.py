@@ -93,8 +93,9 @@ class OpenEnrollments(Walker):
                 "next sync then reads every page once) or run with --full-refresh."
             )
             raise InvalidStateError(msg) from None
-        lookback = dt.timedelta(seconds=int(settings.get("lookback_seconds", 0)))
-        self.ledger = Ledger(previous, plan.keys, most=most, lookback=lookback)
+        self._previous, self._most = previous, most
+        self._lookback = dt.timedelta(seconds=int(settings.get("lookback_seconds", 0)))
+        self.ledger = Ledger(previous, plan.keys, most=most, lookback=self._lookback)
         self._active: FullScan | PageFetcher[int, FetchedPage] | None = None
         self._newest_pages = self._reads = 0
         self._staged: OpenState | None = None
@@ -115,7 +116,7 @@ class OpenEnrollments(Walker):
             The records taken from each answer, with those to emit whatever
             the bookmark's window says.
         """
-        ledger, plan = self.ledger, self.plan
+        plan = self.plan
 
         def first(fetched: FetchedPage) -> None:
             on_first(fetched)  # the coordinator's rules first, then the ledger's
@@ -124,13 +125,18 @@ class OpenEnrollments(Walker):
             )
 
         choice = choose_walk(
-            ledger.previous,
+            self._previous,
             bookmark=plan.state.get("replication_key_value"),
             now=dt.datetime.now(dt.timezone.utc),
             every_hours=int(plan.settings.get("full_scan_every_hours", 24)),
-            max_open_ids=int(plan.settings.get("max_open_ids", 1_000_000)),
+            max_open_ids=self._most,
             page_size=plan.page_size,
         )
+        if choice.forget:  # stale: as if the state held none of it
+            self.ledger = Ledger(
+                None, plan.keys, most=self._most, lookback=self._lookback
+            )
+        ledger = self.ledger
         if choice.full:
             yield from self._every_page(first, choice)
         else:
