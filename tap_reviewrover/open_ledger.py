@@ -6,7 +6,7 @@ it beyond the bookmark's window (:func:`~tap_reviewrover.open_state.
 kept_because`) and notes what the next sync needs: which ids are open now,
 which ids open at the last sync were seen (the others are read one by one),
 which completed versions were emitted, and, in a walk of every page, the edits
-of completed enrollments the narrow walks missed. :meth:`Ledger.next_state` is
+of completed enrollments a narrow walk misses. :meth:`Ledger.next_state` is
 what the state keeps once the sync is whole.
 """
 
@@ -38,7 +38,7 @@ class Ledger:
         set_aside: The bookmark was set aside (later than the clocks).
         bookmark: This sync's start as a bookmark (None without a ``Date``).
         full: The records come from a walk of every page.
-        missed: Edits of completed enrollments the narrow walks missed, found
+        missed: Edits of completed enrollments a narrow walk misses, found
             by the walk of every page; None when they cannot be counted.
     """
 
@@ -130,7 +130,7 @@ class Ledger:
 
         Returns:
             Those whose completion changed since the last sync, and in a walk
-            of every page the edits the narrow walks missed.
+            of every page the edits a narrow walk misses.
         """
         kept = []
         before, seen = self._before, self._seen

@@ -280,7 +280,7 @@ def kept_because(
 
     Its completion changed since the last sync (an update, even one whose
     ``updated_at`` became visible late, or never moved), or it is an edit of a
-    completed enrollment the narrow walks missed.
+    completed enrollment a narrow walk misses.
 
     Args:
         open_now: Whether it is open now (``completed`` false).

@@ -133,7 +133,7 @@ def test_a_walk_of_every_page_then_emits_the_edits_of_completed_enrollments(
     assert sorted(full.ids) == sorted(since_first_walk)
     # Only the edits of completed enrollments were never emitted before.
     summary = summary_of(caplog.text)
-    assert "4 edits of completed enrollments the narrow walks missed" in summary
+    assert "4 edits of completed enrollments a narrow walk would miss" in summary
     assert kept_open_ids(full) == account.open_ids()
 
     # The next walk of every page counts from this one: nothing missed since.
@@ -141,7 +141,7 @@ def test_a_walk_of_every_page_then_emits_the_edits_of_completed_enrollments(
     caplog.clear()
     again, _ = account.sync(state=full.final_state, full_scan_every_hours=0)
     assert again.ids == []
-    assert "0 edits of completed enrollments the narrow walks missed" in (
+    assert "0 edits of completed enrollments a narrow walk would miss" in (
         summary_of(caplog.text)
     )
 

@@ -96,6 +96,6 @@ def test_an_hour_at_200k_with_5_percent_open(account: Account, tmp_path: Path) -
     full_walk = run(account, tmp_path, narrow.state, full_scan_every_hours=0)
     assert missed <= set(full_walk.ids)
     summary = summary_of(full_walk.stderr)
-    assert f"{len(missed)} edits of completed enrollments the narrow walks missed" in (
+    assert f"{len(missed)} edits of completed enrollments a narrow walk would miss" in (
         summary
     )

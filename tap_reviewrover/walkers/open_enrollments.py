@@ -159,7 +159,7 @@ class OpenEnrollments(Walker):
         )
         self._count("open now", self._staged.open_count)
         if ledger.missed is not None:
-            phrase = "edits of completed enrollments the narrow walks missed"
+            phrase = "edits of completed enrollments a narrow walk would miss"
             self._count(phrase, ledger.missed)
         self.result.whole = True
 
