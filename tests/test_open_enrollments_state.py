@@ -19,7 +19,7 @@ from reviewrover_sandbox import Activity
 
 from tap_reviewrover.id_sets import encode_ids
 from tap_reviewrover.open_state import STATE_KEY
-from tests.conftest import assert_one_error_line, run_cli
+from tests.conftest import assert_one_error_line, logged_at, run_cli
 from tests.open_account import Account, account_of, kept_open_ids, summary_of
 
 if t.TYPE_CHECKING:
@@ -226,3 +226,40 @@ def test_too_many_left_since_the_last_sync_read_every_page_instead(
     assert "1 pages of new enrollments, 2 pages of open enrollments, 100 pages of" in (
         summary_of(caplog.text)
     )
+
+
+def test_a_bookmark_set_aside_reads_every_page_after_the_first(
+    account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, _ = an_hour_later(account)
+    ahead = copy.deepcopy(first.final_state)
+    stream = ahead["bookmarks"]["enrollments"]
+    stream["replication_key_value"] = "2099-01-01T00:00:00Z"  # edited, or a clock
+    stream[STATE_KEY]["bookmark"] = "2099-01-01T00:00:00Z"
+    caplog.clear()
+    output, requests = account.sync(state=ahead)
+    assert requests == {"list": 1 + 202}  # the first page, then every page
+    assert "The bookmark, 2099-01-01T00:00:00Z, is later than" in caplog.text
+    assert (
+        "Reading every page of enrollments: the bookmark was set aside (see the "
+        "warning above)."
+    ) in caplog.text
+    assert output.records[-len(account.sandbox.store) :] == (
+        account.sandbox.store.all_records()  # from the beginning: everything
+    )
+    assert kept_open_ids(output) == account.open_ids()
+
+
+def test_healthy_narrow_syncs_log_no_warning(tmp_path: Path) -> None:
+    for account in account_of(2000, 0.05):  # on the real clock, as in production
+        config = account.config(lookback_seconds=300)
+        first = run_cli(tmp_path, config)
+        assert first.returncode == 0, first.stderr
+        account.use()
+        second = run_cli(
+            tmp_path, config, state_text=json.dumps(first.output.final_state)
+        )
+        assert second.returncode == 0, second.stderr
+        for run in (first, second):
+            assert logged_at(run.stderr, "WARNING", "ERROR", "CRITICAL") == []
+        assert "pages of open enrollments" in summary_of(second.stderr)
