@@ -5,12 +5,12 @@ in-process sandbox (so that it can change the data between syncs) and runs the
 tap as a user would, from the command line:
 
 1. a first sync with ``incremental_strategy: open_enrollments`` (every page: it
-   has no open set yet), two hours "ago" on the API's clock;
+   has no open set yet), fifty minutes "ago" on the API's clock;
 2. an hour of activity (the issue's: 300 created, 30 of them completed, 300
    edited, 150 completed, 3 reopened, 10 completed ones edited, 5 deleted;
    scaled down below N = 100,000);
 3. from the first sync's state, the narrow sync and the full scan, one after
-   the other (neither changes the data), an hour "ago";
+   the other (neither changes the data), half an hour "ago";
 4. from the narrow sync's state, a sync with ``full_scan_every_hours: 0``: the
    walk of every page, which emits the edits of completed enrollments.
 
@@ -170,12 +170,12 @@ def run_case(
     }
     with SandboxServer(store, token=TOKEN) as sandbox:
         config["api_url"] = sandbox.url
-        clock.offset_seconds = -120 * MINUTE
+        clock.offset_seconds = -50 * MINUTE
         _, _, first = _sync(tap, config, None, work_dir, sandbox, keep_ids=False)
-        clock.offset_seconds = -90 * MINUTE
+        clock.offset_seconds = -40 * MINUTE
         scale = min(1.0, case.count / FULL_ACTIVITY_COUNT)
         log = simulate(store, Activity().scaled(scale), random.Random(case.count))  # noqa: S311
-        clock.offset_seconds = -60 * MINUTE
+        clock.offset_seconds = -30 * MINUTE
         case.narrow, narrow_ids, narrow_state = _sync(
             tap, config, first, work_dir, sandbox
         )

@@ -208,3 +208,18 @@ def test_a_single_read_of_another_campaign_stops(
         str(error)
     )
     assert f"partition for {{'campaign_id': '{campaigns[0]}'}}" in str(error)
+
+
+def test_an_api_that_ignores_completed_false_stops_the_sync(account: Account) -> None:
+    first, _ = an_hour_later(account)
+
+    def one_completed(records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        return [{**records[0], "completed": True}, *records[1:]]
+
+    # Only the open walk reads page 5; its first record comes back completed.
+    account.sandbox.faults.add(Fault.records(one_completed), page=5, times=None)
+    _, error = failed(account, first.final_state)
+    assert isinstance(error, BadResponseError)
+    assert "of completed True, while only completed False was asked for: the API " in (
+        str(error)
+    )

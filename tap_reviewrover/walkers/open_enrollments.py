@@ -213,7 +213,7 @@ class OpenEnrollments(Walker):
                     newest = not ledger.newest_done(taken.fetched.records)
                 if phrase == NEWEST:
                     taken_newest.update(map(version, records))
-                elif phrase == OPEN and taken_newest:  # new and open: emitted already
+                elif taken_newest:  # taken by walk (a) already: emitted once
                     records = [r for r in records if version(r) not in taken_newest]
                 yield TakenPage(records, taken.fetched, ledger.judge(records))
         finally:
