@@ -107,6 +107,8 @@ def test_an_hour_costs_the_new_pages_the_open_pages_and_what_left(
         "retires them."
     ) in caplog.text
     assert "Reading every page" not in caplog.text
+    counted = f'"metric":"http_request_count","value":{13 + left},'
+    assert counted in caplog.text  # the SDK's count: every request, 404s too
 
 
 def test_a_walk_of_every_page_then_emits_the_edits_of_completed_enrollments(

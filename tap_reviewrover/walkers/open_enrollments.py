@@ -239,6 +239,7 @@ class OpenEnrollments(Walker):
                 self._reads += 1
                 if not fetched.records:  # 404: deleted since the last sync
                     gone.append(record_id)
+                    yield TakenPage([], fetched)  # a request all the same
                     continue
                 self._check_one(record_id, fetched)
                 kept = self.ledger.judge(fetched.records)
