@@ -204,3 +204,31 @@ def test_a_full_table_copy_is_the_full_scan_whatever_the_strategy(
     assert requests == {"list": PAGES}
     assert STATE_KEY not in output.final_state["bookmarks"]["enrollments"]
     assert any(m["type"] == "ACTIVATE_VERSION" for m in output.messages)
+
+
+def test_a_change_of_completion_seen_late_is_emitted_all_the_same(
+    account: Account,
+) -> None:
+    # Completed and reopened, stamped before the last sync started, visible only
+    # after it (replica lag beyond lookback_seconds: 0): the window cannot show
+    # them, the change of completion does.
+    account.at(30)
+    first, _ = account.sync()
+    records = account.sandbox.store.all_records()
+    done = next(r["id"] for r in records if not r["completed"])
+    reopened = next(r["id"] for r in records if r["completed"])
+    account.at(25)
+    account.sandbox.store.update_late(done, 10 * 60, completed=True)
+    account.sandbox.store.update_late(reopened, 10 * 60, completed=False)
+    account.at(20)
+    second, _ = account.sync(state=first.final_state)
+    assert {done, reopened}.isdisjoint(second.ids)  # not visible yet
+    account.at(10)
+    assert account.sandbox.store.late_changes == 0
+    narrow, _ = account.sync(state=second.final_state)
+    full_scan, _ = account.sync(
+        state=second.final_state, incremental_strategy="full_scan"
+    )
+    assert sorted(narrow.ids) == sorted([done, reopened])
+    assert full_scan.ids == []  # updated before its window: a full scan misses them
+    assert kept_open_ids(narrow) == account.open_ids()
