@@ -128,10 +128,10 @@ def _summed(first: int, runs: list[bytes], large: array[int]) -> array[int]:
                 last += large[position - 1]
                 values.append(last)
             if run:
-                summed = list(accumulate(run, initial=last))
-                del summed[0]
-                values.extend(summed)
-                last = summed[-1]
+                sums = accumulate(run, initial=last)
+                next(sums)  # ``last`` itself
+                values.extend(sums)  # in C, no list between
+                last = values[-1]
     except OverflowError:
         msg = "a value is beyond 64 bits"
         raise ValueError(msg) from None
