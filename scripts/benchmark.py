@@ -974,6 +974,23 @@ def _parser() -> argparse.ArgumentParser:
         help="run the rate-limited case alone",
     )
     parser.add_argument(
+        "--narrow",
+        action="store_true",
+        help=(
+            "measure incremental_strategy open_enrollments instead: requests per "
+            "hourly sync against the full scan, for each --count (default: "
+            "100000 and 1000000) and --open-share (default: 0.05, 0.2, 0.55), "
+            "and, without --count, the issue's goal case (200000, 5 %% open)"
+        ),
+    )
+    parser.add_argument(
+        "--open-share",
+        type=float,
+        action="append",
+        metavar="SHARE",
+        help="with --narrow: share of open enrollments, 0 to 1; repeat for several",
+    )
+    parser.add_argument(
         "--tap-setting",
         type=_setting,
         action="append",
@@ -1175,6 +1192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     tap_command = _tap_command(args.tap_command)
     _progress(f"Logs and configs in {work_dir}; tap: {shlex.join(tap_command)}")
+    if args.narrow:
+        return _narrow(args, tap_command, work_dir)
     cases, rate_limited = _selected_cases(args, page_size)
     repeat = max(args.repeat, 1)
     for case in cases:
@@ -1224,6 +1243,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 1 if problems else 0
+
+
+def _narrow(args: argparse.Namespace, tap_command: list[str], work_dir: Path) -> int:
+    """The --narrow mode (see scripts/benchmark_narrow.py)."""
+    import benchmark_narrow  # noqa: PLC0415 - beside this script; only this mode
+
+    text, results, sound = benchmark_narrow.main(
+        args.count or benchmark_narrow.DEFAULT_COUNTS,
+        args.open_share or benchmark_narrow.DEFAULT_OPEN_SHARES,
+        tap_command,
+        work_dir,
+        settings=dict(args.tap_setting),
+        with_goal=args.count is None,  # the default run checks the issue's goal
+    )
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if sound else 1
 
 
 if __name__ == "__main__":

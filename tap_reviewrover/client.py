@@ -98,8 +98,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
     def get_url_params(
         self, context: Context | None, next_page_token: PageKey | None
     ) -> dict[str, t.Any]:
-        # Pure, and called from worker threads: the partition's filters (the API
-        # filters its lists by them, such as campaign_id), the page and its size.
+        # Pure, called from worker threads: the partition's filters (the API's,
+        # such as campaign_id), the page and its size.
         number, limit = next_page_token or (1, self.config["page_size"])
         return {**(context or {}), "page": number, "limit": limit}
 
@@ -133,9 +133,8 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        # Walk the partition, emit what changed (the sink writes the plain record
-        # itself; only for the SDK's own path are records yielded), move the
-        # bookmark, and activate a whole copy.
+        # Walk, emit what changed (the sink writes plain records; they are yielded
+        # only for the SDK's own path), move the bookmark, activate a whole copy.
         run = PartitionSync(
             walker=self._walker(context),
             bookmark=bookmarks.PartitionBookmark(
@@ -175,6 +174,7 @@ class ReviewRoverStream(sdk_compat.NoRecordStateIncrement, RESTStream["PageKey"]
             filtered=lambda more: partial(
                 requester.fetch, replace(pages, filters=more)
             ),
+            retrieve=partial(requester.retrieve, pages),
             page_size=int(self.config["page_size"]),
             workers=int(self.config["max_concurrent_requests"]),
             keys=(self.primary_keys[0], self.created_key, self.replication_key),

@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from tap_reviewrover.pages import FetchedPage
     from tap_reviewrover.sink import RecordSink
     from tap_reviewrover.versions import VersionRules
-    from tap_reviewrover.walkers.base import Walker
+    from tap_reviewrover.walkers.base import TakenPage, Walker
 
 
 @dataclass
@@ -66,7 +66,7 @@ class PartitionSync:
         try:
             for taken in self.walker.pages(self._first):
                 page_taken()
-                records = self.bookmark.window.wanted(taken.records, updated)
+                records = self._wanted(taken, updated)
                 fetched = taken.fetched
                 if warning := repaired(fetched.records, fetched.repairs, records):
                     self.logger.warning("%s", warning)
@@ -99,6 +99,7 @@ class PartitionSync:
         if not result.whole:
             return None
         self.bookmark.finish()
+        self.walker.finish()
         decision = self.versions.after_copy(
             stream_state, result.total, settings, stream=self.names[0]
         )
@@ -122,6 +123,19 @@ class PartitionSync:
                 then()
 
         self.walker.post(write_out)
+
+    def _wanted(
+        self, taken: TakenPage, updated: Callable[[t.Any], t.Any]
+    ) -> list[t.Any]:
+        """What to emit of a page: updated within the window, or kept by the walk."""
+        window = self.bookmark.window
+        wanted = window.wanted(taken.records, updated)
+        if not taken.kept:
+            return wanted
+        end = window.end  # a backfill's end_date holds for kept records too
+        chosen = {id(record) for record in wanted}
+        chosen.update(id(r) for r in taken.kept if end is None or updated(r) < end)
+        return [record for record in taken.records if id(record) in chosen]
 
     def _first(self, first: FetchedPage) -> None:
         """What the walk's first answer settles: the sync's start, what to emit."""

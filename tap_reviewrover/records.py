@@ -79,6 +79,10 @@ class DecodedPage(t.NamedTuple):
     repairs: list[Repair]
 
 
+#: The page of a record the API no longer has (a 404 for ``GET {list}/{id}``).
+GONE = DecodedPage([], Pagination(total=0, total_pages=0), set(), [])
+
+
 def repaired(
     page: list[t.Any], repairs: list[Repair], emitted: Iterable[t.Any]
 ) -> str | None:
@@ -206,6 +210,34 @@ class PageDecoder:
         if may_hold_nul(content):
             return self._decode_repaired(content, None)
         return self._decoded(body, unknown, content, [])
+
+    def decode_one(self, content: bytes) -> DecodedPage:
+        """Decode and check one record (``GET {list}/{id}``): a page of one.
+
+        The body is read as the list's page ``{"<records_key>": [body]}``
+        would be, so that every check and repair of a page applies to it.
+
+        Args:
+            content: The response body: one record.
+
+        Returns:
+            A page of that one record.
+
+        Raises:
+            NotJsonError: If the body is not JSON (or is empty).
+            UnexpectedResponseError: If it is not one record of the schema.
+        """
+        if not content.strip():
+            msg = "the body is empty"
+            raise NotJsonError(msg)
+        key = self.records_key.encode()
+        page = self.decode(
+            b'{"%s":[%s],"pagination":{"total":1,"total_pages":1}}' % (key, content)
+        )
+        if len(page.records) != 1:
+            msg = f"the body holds {len(page.records)} records, not one"
+            raise UnexpectedResponseError(msg)
+        return page
 
     def _typed(self, content: bytes) -> tuple[t.Any, set[str]]:
         """The body, and fields beyond the schema (only some when known already).

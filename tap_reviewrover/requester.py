@@ -36,8 +36,8 @@ from tap_reviewrover.fetching import FetcherClosedError
 from tap_reviewrover.pacing import Pacer
 from tap_reviewrover.pages import FetchedPage
 from tap_reviewrover.pause import SharedPause
-from tap_reviewrover.records import NotJsonError, UnexpectedResponseError
-from tap_reviewrover.session import log_request_metric, settled
+from tap_reviewrover.records import GONE, NotJsonError, UnexpectedResponseError
+from tap_reviewrover.session import log_request_metric, read_body, settled
 from tap_reviewrover.statuses import Answer, judge
 from tap_reviewrover.timestamps import parse_http_date
 from tap_reviewrover.waits import (
@@ -50,13 +50,11 @@ from tap_reviewrover.waits import (
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from tap_reviewrover.pages import PageKey, PartitionRequests, Settings
     from tap_reviewrover.records import DecodedPage, PageDecoder
 
-#: Bytes read from the socket at a time (decompressed at most that much at once).
-READ_CHUNK_BYTES = 64 * 1024
 #: How often a worker waiting for the walk to write out looks whether the walk
 #: ended meanwhile (it then writes nothing more).
 WRITE_OUT_CHECK_SECONDS = 0.05
@@ -117,7 +115,6 @@ class Requester:
         self._stop_before_next: ReviewRoverError | None = None
         self._write_out_before_next = False
         self.session = settled(session, where)
-        self.session.hooks["response"].append(self._refuse_redirect)
 
     @property
     def retries(self) -> int:
@@ -144,7 +141,51 @@ class Requester:
             RetriesExhaustedError: If the tries ran out.
             ConnectionFailedError: If the failure is one no retry fixes.
         """
-        where = f"page {key[0]} of {self._where}"
+        what = f"page {key[0]}"
+        where = f"{what} of {self._where}"
+        query = pages.query(key)
+        return self._retrying(
+            lambda: self._try(pages, (pages.url, query), key, (what, where)),
+            what,
+            where,
+            cancelled,
+        )
+
+    def retrieve(
+        self, pages: PartitionRequests, record_id: int, cancelled: threading.Event
+    ) -> FetchedPage:
+        """Read one record, ``GET {list}/{id}``, with every rule of :meth:`fetch`.
+
+        Args:
+            pages: How the partition's pages are asked for (its filters are not
+                sent: the id names the record).
+            record_id: The record's id.
+            cancelled: As for :meth:`fetch`.
+
+        Returns:
+            A page of the record (number: its id, limit 1); of no record when
+            the API answered 404: the list answered a moment ago at the same
+            ``api_url``, so the record was deleted. Failures stop the sync as
+            :meth:`fetch`'s do.
+        """
+        what = f"record {record_id} of {self._stream_name}"
+        where = f"{what} at {self._where}/{record_id}"
+        url: tuple[str, dict[str, t.Any]] = (f"{pages.url}/{record_id}", {})
+        return self._retrying(
+            lambda: self._try(pages, url, (record_id, 1), (what, where), one=True),
+            what,
+            where,
+            cancelled,
+        )
+
+    def _retrying(
+        self,
+        attempt: Callable[[], FetchedPage],
+        what: str,
+        where: str,
+        cancelled: threading.Event,
+    ) -> FetchedPage:
+        """Try ``attempt`` until it succeeds, or a failure stops the sync."""
         failures = 0
         while True:
             self.pause.wait_for_the_others(cancelled)
@@ -165,12 +206,12 @@ class Requester:
             if cancelled.is_set():
                 raise FetcherClosedError
             try:
-                page = self._try(pages, key, where)
+                page = attempt()
             except RetriableError as failure:
                 if cancelled.is_set():
                     raise FetcherClosedError from None  # cut: nobody waits for it
                 failures += 1
-                self._after_failure(failure, failures, where, key[0], cancelled)
+                self._after_failure(failure, failures, where, what, cancelled)
                 continue
             self.pacer.succeeded()
             return page
@@ -179,9 +220,18 @@ class Requester:
         """Cut the requests in flight: the walk that asked for them has ended."""
         self._watchdog.cut_all()
 
-    def _try(self, pages: PartitionRequests, key: PageKey, where: str) -> FetchedPage:
+    def _try(
+        self,
+        pages: PartitionRequests,
+        url: tuple[str, Mapping[str, t.Any]],
+        key: PageKey,
+        names: tuple[str, str],
+        *,
+        one: bool = False,
+    ) -> FetchedPage:
+        what, where = names
         prepared = pages.template.copy()
-        prepared.prepare_url(pages.url, pages.query(key))
+        prepared.prepare_url(*url)
         timeout = self._settings.timeout
         sent = time.monotonic()
         try:
@@ -193,7 +243,8 @@ class Requester:
                     stream=True,  # the body is read here, up to the size cap
                 )
                 with response:
-                    body = self._read_body(response, where)
+                    limit = self._settings.max_response_bytes
+                    body = read_body(response, limit=limit, where=where)
         except requests.exceptions.RequestException as exc:
             reason, retriable = transport_failure(exc, timeout=timeout, url=self._where)
             if not retriable:
@@ -215,13 +266,11 @@ class Requester:
             body,
             prepared.path_url,
         )
-        judge(
-            answer,
-            now=api_clock or received_at,
-            where=self._where,
-            params=pages.query(key),
-        )
-        page = self._decode(answer, key)
+        gone = one and answer.status == requests.codes.not_found
+        if not gone:
+            now = api_clock or received_at
+            judge(answer, now=now, where=self._where, params=url[1])
+        page = GONE if gone else self._decode(answer, what, one=one)
         self._after_success(answer, (api_clock or received_at).timestamp())
         return FetchedPage(
             number=key[0],
@@ -235,26 +284,10 @@ class Requester:
             repairs=page.repairs,
         )
 
-    def _read_body(self, response: requests.Response, where: str) -> bytes:
-        """The decompressed body, refused beyond the size the tap accepts."""
-        limit = self._settings.max_response_bytes
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(READ_CHUNK_BYTES):
-            size += len(chunk)
-            if size > limit:
-                msg = (
-                    f"ReviewRover's answer for {where} is larger than "
-                    f"{limit / 1_048_576:g} MB once decompressed (the "
-                    "max_response_megabytes setting); the sync stopped rather than "
-                    "exhaust memory."
-                )
-                raise BadResponseError(msg)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _decode(self, answer: Answer, key: PageKey) -> DecodedPage:
+    def _decode(self, answer: Answer, what: str, *, one: bool) -> DecodedPage:
         try:
+            if one:
+                return self._decoder.decode_one(answer.body)
             return self._decoder.decode(answer.body)
         except NotJsonError:
             content_type = answer.headers.get("Content-Type", "no content type")
@@ -264,7 +297,7 @@ class Requester:
             )
             raise RetriableError(reason) from None
         except UnexpectedResponseError as exc:
-            msg = f"Unexpected answer from ReviewRover for page {key[0]}: {exc}."
+            msg = f"Unexpected answer from ReviewRover for {what}: {exc}."
             raise BadResponseError(msg) from None
 
     def _after_success(self, answer: Answer, now_epoch: float) -> None:
@@ -296,7 +329,7 @@ class Requester:
         failure: RetriableError,
         failures: int,
         where: str,
-        number: int,
+        what: str,
         cancelled: threading.Event,
     ) -> None:
         """Decide what a failed try costs: a wait, or the end of the sync."""
@@ -317,9 +350,9 @@ class Requester:
             # A per-second limit: the pacer's slower pace spaces the retry.
             self.pause.count_retry()
             self._logger.info(
-                "Request for page %d refused by ReviewRover's rate limit (HTTP 429); "
+                "Request for %s refused by ReviewRover's rate limit (HTTP 429); "
                 "slowing down to %.1f requests a second (try %d of %d next).",
-                number,
+                what,
                 self.pacer.rate or 0.0,
                 failures + 1,
                 tries,
@@ -330,7 +363,7 @@ class Requester:
         try:
             asked = f", as {wait.cause} asked" if wait else ""
             line = (
-                f"Request for page {number} failed ({failure.reason}); retrying in "
+                f"Request for {what} failed ({failure.reason}); retrying in "
                 f"{seconds:.1f} s{asked} (try {failures + 1} of {tries})."
             )
             self._logger.warning("%s", line)
@@ -353,21 +386,6 @@ class Requester:
         while not written.wait(WRITE_OUT_CHECK_SECONDS):
             if cancelled.is_set():
                 return
-
-    def _refuse_redirect(
-        self,
-        response: requests.Response,
-        *args: t.Any,  # noqa: ANN401, ARG002 - requests' hook arguments
-        **kwargs: t.Any,  # noqa: ANN401, ARG002
-    ) -> None:
-        # As soon as it arrives: requests reads a redirect's Location even when it
-        # does not follow it, and fails on a bad one (a bad port) with a bare
-        # ValueError.
-        if response.is_redirect:
-            answer = Answer(
-                response.status_code, response.reason, response.headers, b"", ""
-            )
-            judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
 
 
 def _too_long(wait: Wait) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import typing as t
 
 from singer_sdk import metrics
 
 from tap_reviewrover.deadline import DeadlineAdapter
+from tap_reviewrover.errors import BadResponseError
+from tap_reviewrover.statuses import Answer, judge
+
+#: Bytes read from the socket at a time (decompressed at most that much at once).
+READ_CHUNK_BYTES = 64 * 1024
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,7 +29,7 @@ def settled(session: requests.Session, url: str) -> requests.Session:
     replace the bearer token: the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``,
     ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``)
     are settled now, as ``requests`` itself would settle them, and nothing more
-    is read from the environment.
+    is read from the environment. A redirect is refused as soon as it arrives.
 
     Args:
         session: The SDK's session for the stream.
@@ -42,7 +48,53 @@ def settled(session: requests.Session, url: str) -> requests.Session:
     adapter = DeadlineAdapter(pool_maxsize=16)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    session.hooks["response"].append(_refuse_redirect)
     return session
+
+
+def read_body(response: requests.Response, *, limit: int, where: str) -> bytes:
+    """The decompressed body, refused beyond the size the tap accepts.
+
+    Args:
+        response: The answer, streamed.
+        limit: The most bytes accepted, decompressed.
+        where: What was asked for, for the message.
+
+    Returns:
+        The body.
+
+    Raises:
+        BadResponseError: If the body is larger than ``limit``.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            msg = (
+                f"ReviewRover's answer for {where} is larger than "
+                f"{limit / 1_048_576:g} MB once decompressed (the "
+                "max_response_megabytes setting); the sync stopped rather than "
+                "exhaust memory."
+            )
+            raise BadResponseError(msg)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_redirect(
+    response: requests.Response,
+    *args: t.Any,  # noqa: ANN401, ARG001 - requests' hook arguments
+    **kwargs: t.Any,  # noqa: ANN401, ARG001
+) -> None:
+    # As soon as it arrives: requests reads a redirect's Location even when it
+    # does not follow it, and fails on a bad one (a bad port) with a bare
+    # ValueError.
+    if response.is_redirect:
+        answer = Answer(
+            response.status_code, response.reason, response.headers, b"", ""
+        )
+        judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
 
 
 def log_request_metric(

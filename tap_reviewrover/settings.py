@@ -184,6 +184,46 @@ SETTINGS = th.PropertiesList(
             "the table at the first copy that starts this long after its last load."
         ),
     ),
+    th.Property(
+        "incremental_strategy",
+        th.StringType,
+        default="full_scan",
+        allowed_values=["full_scan", "open_enrollments"],
+        title="Incremental Strategy",
+        description=(
+            "How an incremental sync reads the list. full_scan: every page, every "
+            "sync. open_enrollments: the newest pages, every open (not completed) "
+            "enrollment, and those open at the last sync one by one, which costs "
+            "what changed rather than what exists; it assumes a completed "
+            "enrollment does not change again except by deletion, and walks every "
+            "page every full_scan_every_hours to catch what that misses."
+        ),
+    ),
+    th.Property(
+        "full_scan_every_hours",
+        th.IntegerType(minimum=0, maximum=8760),
+        default=24,
+        title="Full Scan Every Hours",
+        description=(
+            "With incremental_strategy open_enrollments: walk every page when the "
+            "last whole walk is older than this many hours (0: every sync), "
+            "emitting what changed since that walk, edits of completed enrollments "
+            "included. Its time is kept in the incremental state; a FULL_TABLE "
+            "job's state is its own."
+        ),
+    ),
+    th.Property(
+        "max_open_ids",
+        th.IntegerType(minimum=0, maximum=10_000_000),
+        default=1_000_000,
+        title="Max Open IDs",
+        description=(
+            "With incremental_strategy open_enrollments: the most open enrollments "
+            "whose ids the state keeps (compressed: about 1 byte each when 5% of "
+            "enrollments are open, less when more are). Beyond it every sync "
+            "walks every page, and says why."
+        ),
+    ),
 )
 
 

@@ -206,3 +206,26 @@ def test_the_rate_limited_table_and_goal_are_printed(
         r"^(PASS|FAIL)  rate-limited: tap wall <= 1.3x", table, re.MULTILINE
     )
     assert goal is not None
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkRun:
+    work_dir = tmp_path_factory.mktemp("narrow-benchmark")
+    return run_benchmark(
+        work_dir, "--narrow", "--count", "5000", "--open-share", "0.05"
+    )
+
+
+def test_the_narrow_mode_counts_each_walk_against_the_full_scan(
+    narrow: BenchmarkRun,
+) -> None:
+    (case,) = narrow.results["cases"]
+    assert case["problems"] == []  # each sync emitted exactly what it must
+    walks = case["narrow"]["requests"]
+    assert walks["list pages"] >= 1
+    assert walks["open pages"] == -(-case["open_count"] // PAGE_SIZE)
+    assert walks["single reads"] >= 1
+    assert case["full_scan"]["requests"] == {"list pages": 51}  # 5,000 and new
+    assert case["ratio"] == sum(walks.values()) / 51
+    assert "| 5,000 | 5% (" in narrow.table
+    assert "goal" not in narrow.results  # only when the default counts run

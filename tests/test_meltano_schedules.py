@@ -13,7 +13,9 @@ import uuid
 
 import psycopg
 import pytest
+from reviewrover_sandbox import EnrollmentStore, SandboxServer
 
+from tests.conftest import TOKEN
 from tests.meltano_project import (
     ROOT,
     MeltanoProject,
@@ -27,8 +29,6 @@ from tests.meltano_project import (
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-    from reviewrover_sandbox import SandboxServer
 
     from tests.meltano_project import Row
 
@@ -44,6 +44,11 @@ SCHEDULES = [
     ),
     ("duckdb-incremental-sync-hourly", "0 * * * *", "duckdb-incremental-sync"),
     ("duckdb-full-table-reload-daily", "30 3 * * *", "duckdb-full-table-reload"),
+    (
+        "postgres-open-enrollments-sync-hourly",
+        "0 * * * *",
+        "postgres-open-enrollments-sync",
+    ),
 ]
 JOBS = {
     "postgres-incremental-sync": ["tap-reviewrover target-postgres"],
@@ -52,6 +57,9 @@ JOBS = {
     ],
     "duckdb-incremental-sync": ["tap-reviewrover target-duckdb"],
     "duckdb-full-table-reload": ["tap-reviewrover-full-table target-duckdb"],
+    "postgres-open-enrollments-sync": [
+        "tap-reviewrover-open-enrollments target-postgres"
+    ],
 }
 
 #: These run `meltano` end to end: `pytest -m "not e2e"` leaves them out.
@@ -220,3 +228,41 @@ def test_two_clones_share_state_through_a_postgresql_system_database(
     with psycopg.connect(system_database.replace("+psycopg", "")) as meltano_db:
         (count,) = meltano_db.execute("select count(*) from runs").fetchone() or (0,)
     assert count == 2
+
+
+#: The state the narrow job keeps, in `dev`.
+OPEN_ENROLLMENTS_STATE = "dev:tap-reviewrover-open-enrollments-to-target-postgres"
+
+
+def test_the_open_enrollments_job_walks_every_page_once_then_narrowly(
+    tmp_path: Path, postgres: psycopg.Connection[Row], schema: str
+) -> None:
+    # 300 enrollments, 15 open: the narrow walk pays (pages of 10).
+    store = EnrollmentStore.seeded(300, completed_share=0.95)
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        project = postgres_project(tmp_path, sandbox, schema)
+        first = project.meltano(
+            "schedule", "run", "postgres-open-enrollments-sync-hourly"
+        )
+        assert first.check().records_emitted == len(store)
+        assert "Reading every page of enrollments: the state holds no open set" in (
+            first.log
+        )
+        assert postgres_rows(postgres, schema) == api_rows(store)
+        before = postgres_rows(postgres, schema)
+
+        open_ids = [r["id"] for r in store.all_records() if not r["completed"]]
+        store.update(open_ids[0], completed=True)  # read one by one
+        store.update(open_ids[-1])  # on the open pages
+        second = project.run("postgres-open-enrollments-sync")
+        assert second.records_emitted == 2
+        assert "pages of open enrollments" in second.log
+        assert "Reading every page" not in second.log
+        after = postgres_rows(postgres, schema)
+        assert after == api_rows(store)
+        assert list(changed_rows(before, after)) == sorted(open_ids[i] for i in (0, -1))
+        kept = project.state(OPEN_ENROLLMENTS_STATE)["singer_state"]["bookmarks"]
+        assert (
+            kept["enrollments"]["open_enrollments"]["open_count"] == len(open_ids) - 1
+        )
+        assert project.state_ids() == [OPEN_ENROLLMENTS_STATE]

@@ -13,9 +13,11 @@ API's documentation says. The modules: `server` (SandboxServer), `api` (routes),
 `transport` (HTTP writing), `tls` (HTTPS with a private CA), `proxy` (a
 forwarding proxy), `faults`/`kinds`/`plan` (scripted misbehaviour), `ratelimit`,
 `compression` (gzip, bombs), `records`/`saving`/`store`/`reviews` (the data),
-`ties` (same-second records), `timestamps` (clocks), `seeding`.
+`ties` (same-second records), `timestamps` (clocks), `seeding`, `activity`
+(an account in use: creates, edits, completions, reopens, deletes, from a seed).
 """
 
+from reviewrover_sandbox.activity import Activity, ActivityLog, simulate
 from reviewrover_sandbox.compression import gzip_bomb
 from reviewrover_sandbox.faults import Fault
 from reviewrover_sandbox.kinds import FaultKind
@@ -34,6 +36,8 @@ from reviewrover_sandbox.tls import SandboxTls
 __all__ = [
     "DEFAULT_TOKEN",
     "SEED_TIME",
+    "Activity",
+    "ActivityLog",
     "AlreadyEnrolled",
     "Clock",
     "EnrollmentStore",
@@ -56,4 +60,5 @@ __all__ = [
     "TokenDecision",
     "format_timestamp",
     "gzip_bomb",
+    "simulate",
 ]

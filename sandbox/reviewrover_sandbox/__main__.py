@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reviewrover_sandbox.activity import Activity, simulate
 from reviewrover_sandbox.ratelimit import TokenBucket
 from reviewrover_sandbox.reviews import ReviewStore
 from reviewrover_sandbox.server import (
@@ -27,7 +28,7 @@ from reviewrover_sandbox.server import (
     DEFAULT_TOKEN,
     SandboxServer,
 )
-from reviewrover_sandbox.store import EnrollmentStore
+from reviewrover_sandbox.store import COMPLETED_SHARE, EnrollmentStore
 from reviewrover_sandbox.timestamps import Clock
 
 if TYPE_CHECKING:
@@ -50,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"reviews to seed (default {DEFAULT_REVIEW_COUNT})",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
+    parser.add_argument(
+        "--completed-share",
+        type=float,
+        default=COMPLETED_SHARE,
+        metavar="SHARE",
+        help="share of seeded enrollments that are completed, 0 to 1 "
+        "(default %(default)s)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token")
@@ -75,6 +84,23 @@ def _parser() -> argparse.ArgumentParser:
             "the account was used since the last sync (for demos; chosen from "
             "--seed and the number of enrollments, so the same on every machine)"
         ),
+    )
+    parser.add_argument(
+        "--hours-of-activity",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "before serving, make N hours of a busy account's changes (creates, "
+            "edits, completions, reopens, edits of completed enrollments, "
+            "deletes), drawn from --activity-seed"
+        ),
+    )
+    parser.add_argument(
+        "--activity-seed",
+        type=int,
+        default=1,
+        help="random seed of --hours-of-activity (default %(default)s)",
     )
     parser.add_argument(
         "--data-file",
@@ -108,7 +134,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_or_seed(
-    data_file: Path | None, *, count: int, seed: int, clock: Clock
+    data_file: Path | None,
+    *,
+    count: int,
+    seed: int,
+    clock: Clock,
+    completed_share: float = COMPLETED_SHARE,
 ) -> EnrollmentStore:
     """Load the enrollments from `data_file` if it exists, else seed them.
 
@@ -117,13 +148,16 @@ def load_or_seed(
         count: Enrollments to seed.
         seed: Random seed of the seeded data.
         clock: The API clock.
+        completed_share: Share of seeded enrollments that are completed.
 
     Returns:
         The store.
     """
     if data_file is not None and data_file.exists():
         return EnrollmentStore.load(data_file, clock=clock)
-    return EnrollmentStore.seeded(count, seed=seed, clock=clock)
+    return EnrollmentStore.seeded(
+        count, seed=seed, clock=clock, completed_share=completed_share
+    )
 
 
 def _rate_limit(args: argparse.Namespace) -> TokenBucket | None:
@@ -149,8 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate_limit is not None and (args.rate_limit <= 0 or args.rate_burst < 1):
         parser.error("--rate-limit must be more than 0 and --rate-burst at least 1")
+    if not 0 <= args.completed_share <= 1:
+        parser.error("--completed-share must be between 0 and 1")
     clock = Clock(args.clock_offset_seconds)
-    store = load_or_seed(args.data_file, count=args.count, seed=args.seed, clock=clock)
+    store = load_or_seed(
+        args.data_file,
+        count=args.count,
+        seed=args.seed,
+        clock=clock,
+        completed_share=args.completed_share,
+    )
     server = SandboxServer(
         store,
         reviews=ReviewStore.seeded(args.reviews, seed=args.seed, clock=clock),
@@ -165,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     # the same on every machine (the quickstart's printed counts are its own).
     activity_seed = f"{args.seed}:{len(store)}"
     simulate_activity(store, args.activity, random.Random(activity_seed))  # noqa: S311 - demo data
+    activity_rng = random.Random(args.activity_seed)  # noqa: S311 - test data
+    for _ in range(args.hours_of_activity):
+        simulate(store, Activity(), activity_rng)
     if args.data_file is not None:
         store.save(args.data_file)
     stop_requested = threading.Event()

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from reviewrover_sandbox.compression import accepts_gzip, gzip_body, gzip_bomb
 from reviewrover_sandbox.kinds import FaultKind
+from reviewrover_sandbox.plan import RETRIEVE_PATH
 from reviewrover_sandbox.ratelimit import rate_limit_headers
 from reviewrover_sandbox.responses import (
     ApiError,
@@ -182,8 +183,7 @@ class ApiHandler(ResponseHandler):
         item = path.removeprefix(LIST_PATH + "/")
         if item != path and item.isascii() and item.isdigit():
             if method == "GET":
-                self._authenticate()
-                return self._retrieve(int(item))
+                return self._retrieve_behind_faults(int(item))
             if method == "DELETE":
                 self._authenticate()
                 return self._delete(int(item))
@@ -233,7 +233,7 @@ class ApiHandler(ResponseHandler):
         # Hooks and faults act before authentication, as a proxy in front of the
         # API would. A malformed page skips both.
         if page is not None:
-            sandbox.notify_list_request(page, request_number, path=name)
+            sandbox.notify_list_request(page, request_number, path=name, query=query)
             fault = sandbox.faults.take(page, name)
         if fault is None:
             return self._list_page(name, query, page, None)
@@ -366,6 +366,26 @@ class ApiHandler(ResponseHandler):
         except AlreadyEnrolled as error:
             raise ApiError(HTTPStatus.CONFLICT, str(error)) from error
         return Response(HTTPStatus.CREATED, json_bytes(record))
+
+    def _retrieve_behind_faults(self, enrollment_id: int) -> Response:
+        """Answer `GET /v1/enrollments/{id}`; a fault queued for it acts first."""
+        sandbox = self.server.sandbox
+        sandbox.notify_list_request(enrollment_id, 0, path=RETRIEVE_PATH)
+        fault = sandbox.faults.take(enrollment_id, RETRIEVE_PATH)
+        if fault is not None and fault.replaces_response:
+            return replacing_response(
+                fault,
+                method=self.command,
+                target=self.path,
+                authorization=self.headers.get("Authorization", ""),
+            )
+        if fault is not None and fault.kind is FaultKind.SLOW:
+            sandbox.wait(fault.seconds)
+        self._authenticate()
+        response = self._retrieve(enrollment_id)
+        if fault is not None and fault.kind is FaultKind.DATE:
+            response.date_offset_seconds = fault.seconds
+        return response
 
     def _retrieve(self, enrollment_id: int) -> Response:
         body = self.server.sandbox.store.get_json(enrollment_id)

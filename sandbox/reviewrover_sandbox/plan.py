@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 ListName = Literal["enrollments", "reviews"]
 """The lists the sandbox serves, by the last part of their path."""
 LIST_NAMES: tuple[ListName, ...] = get_args(ListName)
+RetrievePath = Literal["enrollment"]
+"""`GET /v1/enrollments/{id}`: faults for it are queued with this path, and
+their `page` is the enrollment's id. Only faults queued for it answer it."""
+RETRIEVE_PATH: RetrievePath = "enrollment"
 
 LimitCapMode = Literal["declared", "silent", "silent_gaps"]
 """How a server-wide page-size cap shows; see `FaultPlan.limit_cap`."""
@@ -82,9 +86,11 @@ class _Scheduled:
     fault: Fault
     remaining: int | None  # None: every matching request, until clear()
     page: int | None
-    path: ListName | None
+    path: ListName | RetrievePath | None
 
-    def matches(self, page: int, path: ListName) -> bool:
+    def matches(self, page: int, path: ListName | RetrievePath) -> bool:
+        if RETRIEVE_PATH in {path, self.path}:  # never a fault for "any list"
+            return self.path == path and self.page in {None, page}
         return self.page in {None, page} and self.path in {None, path}
 
 
@@ -190,7 +196,7 @@ class FaultPlan:
         *,
         times: int | None = 1,
         page: int | None = None,
-        path: ListName | None = None,
+        path: ListName | RetrievePath | None = None,
     ) -> None:
         """Queue a fault for the next `times` matching list requests.
 
@@ -199,8 +205,11 @@ class FaultPlan:
             times: How many matching requests it answers; None for every one
                 until `clear()`.
             page: Only requests for this page number match; None: any page.
+                With `path="enrollment"`: the id of the enrollment.
             path: Only requests of this list ("enrollments" or "reviews")
-                match; None: any list.
+                match; None: any list. "enrollment": requests for one
+                enrollment (`GET /v1/enrollments/{id}`), which no other
+                fault answers.
 
         Raises:
             ValueError: `times` is less than 1, or `path` is not a list.
@@ -208,20 +217,23 @@ class FaultPlan:
         if times is not None and times < 1:
             msg = "times must be at least 1, or None"
             raise ValueError(msg)
-        if path is not None and path not in LIST_NAMES:
-            msg = f"path must be one of {LIST_NAMES}, or None"
+        if path is not None and path not in (*LIST_NAMES, RETRIEVE_PATH):
+            msg = f"path must be one of {(*LIST_NAMES, RETRIEVE_PATH)}, or None"
             raise ValueError(msg)
         with self._lock:
             self._queue.append(_Scheduled(fault, times, page, path))
 
-    def take(self, page: int, path: ListName = "enrollments") -> Fault | None:
-        """Use up one match of the fault that answers a list request.
+    def take(
+        self, page: int, path: ListName | RetrievePath = "enrollments"
+    ) -> Fault | None:
+        """Use up one match of the fault that answers a request.
 
-        The server calls this once per list request.
+        The server calls this once per list request, and once per request for
+        one enrollment (`path="enrollment"`, `page` its id).
 
         Args:
-            page: The requested page number.
-            path: The list requested.
+            page: The requested page number (or enrollment id).
+            path: The list requested, or "enrollment".
 
         Returns:
             The fault to apply, or None to answer normally.

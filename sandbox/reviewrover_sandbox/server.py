@@ -26,7 +26,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from reviewrover_sandbox.api import ApiHandler, RequestRecord
-from reviewrover_sandbox.plan import LIST_NAMES, FaultPlan
+from reviewrover_sandbox.plan import LIST_NAMES, RETRIEVE_PATH, FaultPlan
 from reviewrover_sandbox.responses import ApiError
 from reviewrover_sandbox.reviews import ReviewStore
 from reviewrover_sandbox.store import EnrollmentStore
@@ -39,13 +39,13 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from reviewrover_sandbox.plan import ListName
+    from reviewrover_sandbox.plan import ListName, RetrievePath
     from reviewrover_sandbox.ratelimit import TokenBucket
     from reviewrover_sandbox.records import RecordStore
     from reviewrover_sandbox.timestamps import Clock
     from reviewrover_sandbox.tls import SandboxTls
 
-    ListRequestCallback = Callable[[int, int], object]
+    ListRequestCallback = Callable[..., object]
 
 __all__ = ["DEFAULT_REVIEW_COUNT", "DEFAULT_TOKEN", "RequestRecord", "SandboxServer"]
 
@@ -124,7 +124,9 @@ class SandboxServer:
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._list_request_count = 0
-        self._list_callbacks: list[tuple[ListName, ListRequestCallback]] = []
+        self._list_callbacks: list[
+            tuple[ListName | RetrievePath, ListRequestCallback, bool]
+        ] = []
 
     @property
     def clock(self) -> Clock:
@@ -251,7 +253,11 @@ class SandboxServer:
         self.stop()
 
     def on_list_request(
-        self, callback: ListRequestCallback, *, path: ListName = "enrollments"
+        self,
+        callback: ListRequestCallback,
+        *,
+        path: ListName | RetrievePath = "enrollments",
+        with_query: bool = False,
     ) -> ListRequestCallback:
         """Call `callback(page, request_number)` before each response of a list.
 
@@ -261,10 +267,16 @@ class SandboxServer:
         every request of their list whose `page` parameter is valid and that
         the rate limiter let through. Usable as a decorator (for enrollments).
 
+        With `path="enrollment"` the callback hears the requests for one
+        enrollment (`GET /v1/enrollments/{id}`) instead: `page` is the id, and
+        `request_number` is 0 (they are no list requests).
+
         Args:
             callback: The function to call.
             path: The list whose requests it hears: "enrollments" (the
-                default) or "reviews".
+                default) or "reviews"; or "enrollment".
+            with_query: Call `callback(page, request_number, query)`, with the
+                request's query parameters (such as `completed`) as a dict.
 
         Returns:
             The callback.
@@ -272,11 +284,11 @@ class SandboxServer:
         Raises:
             ValueError: `path` is not a list.
         """
-        if path not in LIST_NAMES:
-            msg = f"path must be one of {LIST_NAMES}"
+        if path not in (*LIST_NAMES, RETRIEVE_PATH):
+            msg = f"path must be one of {(*LIST_NAMES, RETRIEVE_PATH)}"
             raise ValueError(msg)
         with self._lock:
-            self._list_callbacks.append((path, callback))
+            self._list_callbacks.append((path, callback, with_query))
         return callback
 
     def wait(self, seconds: float) -> bool:
@@ -312,23 +324,36 @@ class SandboxServer:
             return self._list_request_count
 
     def notify_list_request(
-        self, page: int, request_number: int, *, path: ListName = "enrollments"
+        self,
+        page: int,
+        request_number: int,
+        *,
+        path: ListName | RetrievePath = "enrollments",
+        query: dict[str, str] | None = None,
     ) -> None:
         """Run the `on_list_request` callbacks of a list (called by the handler).
 
         Args:
-            page: The requested page.
-            request_number: The list request's number, from 1.
-            path: The list requested.
+            page: The requested page (or enrollment id).
+            request_number: The list request's number, from 1 (0: a retrieve).
+            path: The list requested, or "enrollment".
+            query: The request's query parameters.
 
         Raises:
             ApiError: A callback failed; the request gets status 500.
         """
         with self._lock:
-            callbacks = [hook for name, hook in self._list_callbacks if name == path]
+            callbacks = [
+                (hook, with_query)
+                for name, hook, with_query in self._list_callbacks
+                if name == path
+            ]
         try:
-            for callback in callbacks:
-                callback(page, request_number)
+            for callback, with_query in callbacks:
+                if with_query:
+                    callback(page, request_number, dict(query or {}))
+                else:
+                    callback(page, request_number)
         except Exception as error:  # a test's hook failed: report it, keep serving
             traceback.print_exc()
             with self._lock:

@@ -41,7 +41,8 @@ FIELDS = (
 RE_ENROLLMENT_WINDOW = timedelta(hours=24)
 
 _TIE_PROBABILITY = 0.02
-_COMPLETED_PROBABILITY = 0.45
+COMPLETED_SHARE = 0.45
+"""The share of seeded enrollments that are completed, unless told otherwise."""
 _MAX_SEED_UPDATE_DELAY = 200 * 86_400
 
 
@@ -68,6 +69,7 @@ def _seed_records(
     rng: random.Random,
     campaigns: int,
     ties: tuple[TieGroups, random.Random] | None,
+    completed_share: float,
 ) -> list[dict[str, Any]]:
     """Generate `count` records with ids 1..count in creation order."""
     campaign_ids = random_ids(rng, "camp_", max(campaigns, 1))
@@ -94,7 +96,7 @@ def _seed_records(
                 "campaign_id": campaign_ids[int(draw() * len(campaign_ids))],
                 "contact_id": contact_ids[int(draw() * len(contact_ids))],
                 "enrolled_at": created_at,
-                "completed": draw() < _COMPLETED_PROBABILITY,
+                "completed": draw() < completed_share,
                 "created_at": created_at,
                 "updated_at": formatter(created + int(draw() * (latest_delay + 1))),
             }
@@ -153,7 +155,7 @@ class EnrollmentStore(SavableRecordStore):
             return len(doomed)
 
     @classmethod
-    def seeded(
+    def seeded(  # noqa: PLR0913 - one keyword argument per kind of data
         cls,
         count: int,
         *,
@@ -161,6 +163,7 @@ class EnrollmentStore(SavableRecordStore):
         campaigns: int = 8,
         clock: Clock | None = None,
         ties: TieGroups | None = None,
+        completed_share: float = COMPLETED_SHARE,
     ) -> EnrollmentStore:
         """Create a store with deterministic records.
 
@@ -177,17 +180,26 @@ class EnrollmentStore(SavableRecordStore):
             ties: Many more records sharing a creation second, some across
                 page edges (see `TieGroups`); None: about 2 % of records tie
                 with the one before. Only creation times change with it.
+            completed_share: The chance that a seeded enrollment is completed
+                (0 to 1); the rest are open. The other fields do not change
+                with it.
 
         Returns:
             The filled store.
+
+        Raises:
+            ValueError: `completed_share` is not between 0 and 1.
         """
+        if not 0 <= completed_share <= 1:
+            msg = "completed_share must be between 0 and 1"
+            raise ValueError(msg)
         store = cls(clock)
         rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
         tie_plan = None
         if ties is not None:
             tie_rng = random.Random(f"ties:{seed}")  # noqa: S311 - test data
             tie_plan = (ties, tie_rng)
-        store._records = _seed_records(count, rng, campaigns, tie_plan)
+        store._records = _seed_records(count, rng, campaigns, tie_plan, completed_share)
         store._by_id = {record["id"]: record for record in store._records}
         store._max_id = count
         return store

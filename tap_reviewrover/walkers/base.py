@@ -23,6 +23,9 @@ if t.TYPE_CHECKING:
 
 #: Reads one page of the partition: ``fetch(key, cancelled)``.
 Fetch = t.Callable[["PageKey", "threading.Event"], "FetchedPage"]
+#: Reads one record by id: ``retrieve(id, cancelled)``; a page of no record when
+#: the API has none (404).
+Retrieve = t.Callable[[int, "threading.Event"], "FetchedPage"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class WalkPlan:
         fetch: Reads a page of the partition's list.
         filtered: Gives the ``fetch`` of the partition's list with more filters
             (the API's own, such as ``{"completed": "false"}``).
+        retrieve: Reads one record by id (``GET {list}/{id}``).
         page_size: The page size to ask for.
         workers: Requests in flight at most.
         keys: The records' id, creation and replication fields.
@@ -47,6 +51,7 @@ class WalkPlan:
 
     fetch: Fetch
     filtered: Callable[[Mapping[str, str]], Fetch]
+    retrieve: Retrieve
     page_size: int
     workers: int
     keys: tuple[str, str, str]
@@ -65,10 +70,13 @@ class TakenPage:
     Attributes:
         records: The records not taken before in this walk, in API order.
         fetched: The answer they came in.
+        kept: Those of ``records`` to emit even if they were not updated
+            within the bookmark's window: the walk knows they changed.
     """
 
     records: list[t.Any]
     fetched: FetchedPage
+    kept: list[t.Any] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +92,8 @@ class WalkResult:
         drift_rereads: Pages read again because the list changed meanwhile.
         inconsistent_rereads: Pages read again because an answer did not add up.
         notes: Lines for the log about what the walk met (info level).
+        counts: What a strategy's own parts did, for the summary line: each
+            phrase with its count, such as ``{"pages of open ones": 50}``.
     """
 
     whole: bool = False
@@ -93,6 +103,7 @@ class WalkResult:
     drift_rereads: int = 0
     inconsistent_rereads: int = 0
     notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Walker(abc.ABC):
@@ -124,6 +135,14 @@ class Walker(abc.ABC):
             The records taken from each answer, in the order to emit them.
         """
 
+    def finish(self) -> None:  # noqa: B027 - most strategies keep nothing
+        """The walk was whole and its records are written: keep what the next needs.
+
+        Called once, after the bookmark moved and before the final STATE; the
+        state a strategy keeps (in :attr:`WalkPlan.state`) changes only here,
+        so that a sync stopped part-way leaves the previous sync's.
+        """
+
     @abc.abstractmethod
     def post(self, notice: Callable[[], None]) -> None:
         """Have ``notice`` run in the walking thread, between two answers.
@@ -144,11 +163,13 @@ class Tally:
         pages: Answers taken, re-reads included.
         drift_rereads: Pages read again because the list changed meanwhile.
         inconsistent_rereads: Pages read again because an answer did not add up.
+        counts: The strategies' own counts, by phrase (see ``WalkResult``).
     """
 
     pages: int = 0
     drift_rereads: int = 0
     inconsistent_rereads: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: WalkResult) -> None:
         """Add a finished (or failed) walk.
@@ -159,6 +180,8 @@ class Tally:
         self.pages += result.pages
         self.drift_rereads += result.drift_rereads
         self.inconsistent_rereads += result.inconsistent_rereads
+        for phrase, count in result.counts.items():
+            self.counts[phrase] = self.counts.get(phrase, 0) + count
 
     def summary(self, stream: str, records: int, retries: int, seconds: float) -> str:
         """The sync's summary line.
@@ -172,8 +195,10 @@ class Tally:
         Returns:
             The line.
         """
+        counts = "".join(f", {n} {phrase}" for phrase, n in self.counts.items())
         return (
             f"Sync of '{stream}' done: {records} records emitted, {self.pages} pages "
             f"read, {retries} retries, {self.drift_rereads} drift re-reads, "
-            f"{self.inconsistent_rereads} inconsistent pages re-read, {seconds:.2f} s."
+            f"{self.inconsistent_rereads} inconsistent pages re-read{counts}, "
+            f"{seconds:.2f} s."
         )

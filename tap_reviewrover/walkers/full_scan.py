@@ -34,13 +34,22 @@ if t.TYPE_CHECKING:
 class FullScan(Walker):
     """Reads every page of one partition (see the module doc)."""
 
-    def __init__(self, plan: WalkPlan) -> None:
+    def __init__(
+        self,
+        plan: WalkPlan,
+        *,
+        stop_after: Callable[[FetchedPage], bool] | None = None,
+    ) -> None:
         """Prepare the walk; nothing is read yet.
 
         Args:
             plan: What the walk may use (see :class:`WalkPlan`).
+            stop_after: Asked of each answer once its records are taken: True
+                ends the walk there, whole up to it (a walk of the newest pages
+                only, as another strategy's part). None: every page.
         """
         super().__init__(plan)
+        self._stop_after = stop_after
         self._id_of, self._created_of, self._updated_of = map(attrgetter, plan.keys)
         self._filters = list((plan.partition or {}).items())
         self._stream_name, self._where = plan.names
@@ -81,6 +90,8 @@ class FullScan(Walker):
                 result.total = fetched.pagination.total
                 yield TakenPage(records, fetched)
                 progress.page_done(walk, fetched.pagination.total, len(records))
+                if self._stop_after is not None and self._stop_after(fetched):
+                    break
             result.pages = walk.requests + fetcher.discarded
             result.drift_rereads = walk.drift_rereads + fetcher.discarded
         result.inconsistent_rereads = walk.inconsistent_rereads
