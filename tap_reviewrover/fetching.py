@@ -54,6 +54,8 @@ class PageFetcher(t.Generic[K, T]):
 
     Attributes:
         discarded: Answers fetched for a request that had gone stale.
+        sent: Requests handed to ``fetch``: every one, answered, stale or cut
+            (final once the fetcher is closed).
         closed: Set once the fetcher is closed; a ``fetch`` in progress should
             stop at its next try.
     """
@@ -75,6 +77,8 @@ class PageFetcher(t.Generic[K, T]):
         """
         self._on_close = on_close
         self.discarded = 0
+        self.sent = 0
+        self._sent_lock = threading.Lock()
         self.closed = threading.Event()
         self._fetch = fetch
         self._epoch = 0
@@ -207,6 +211,8 @@ class PageFetcher(t.Generic[K, T]):
             if request[0] != self._epoch:
                 self._answers.put((request, _SKIPPED, True))
                 continue
+            with self._sent_lock:
+                self.sent += 1
             try:
                 self._answers.put((request, self._fetch(request[1]), True))
             except BaseException as exc:  # noqa: BLE001 - handed to take()

@@ -57,6 +57,8 @@ class Account:
     sandbox: SandboxServer
     seed: int = 1
     logs: list[ActivityLog] = field(default_factory=list)
+    #: The last sync's requests by walk, every one (pages read again included).
+    raw_requests: Counter[str] = field(default_factory=Counter)
 
     @property
     def clock(self) -> Clock:
@@ -88,6 +90,7 @@ class Account:
         before = len(self.sandbox.requests)
         config = self.config(**settings)
         output = sync(config, state=state, catalog=catalog)
+        self.raw_requests = walks(self.sandbox, before)
         return output, walks(self.sandbox, before, page_size=config["page_size"])
 
     def open_ids(self) -> list[int]:

@@ -225,7 +225,11 @@ def test_the_narrow_mode_counts_each_walk_against_the_full_scan(
     assert walks["list pages"] >= 1
     assert walks["open pages"] == -(-case["open_count"] // PAGE_SIZE)
     assert walks["single reads"] >= 1
-    assert case["full_scan"]["requests"] == {"list pages": 51}  # 5,000 and new
-    assert case["ratio"] == sum(walks.values()) / 51
+    # Every page of 5,000 and the new ones: 51, and a few more when a tie group
+    # split by a page edge is read again around pages that came ahead of turn.
+    full = case["full_scan"]["requests"]
+    assert set(full) == {"list pages"}
+    assert full["list pages"] >= 51
+    assert case["ratio"] == sum(walks.values()) / full["list pages"]
     assert "| 5,000 | 5% (" in narrow.table
     assert "goal" not in narrow.results  # only when the default counts run

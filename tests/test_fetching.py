@@ -68,13 +68,27 @@ def same_number(number: int) -> int:
 
 
 def test_answers_from_an_older_epoch_are_dropped_and_counted() -> None:
-    with PageFetcher(same_number, workers=2) as fetcher:
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def fetch(number: int) -> int:
+        calls.append(number)
+        if calls.count(3) == 1:  # the first request of page 3 is in flight...
+            started.set()
+            release.wait(5)
+        return number
+
+    with PageFetcher(fetch, workers=1) as fetcher:
         fetcher.request([2, 3], epoch=0)
         assert fetcher.take(2, epoch=0) == 2
-        # The list moved: page 3 is wanted again, asked for after the change.
+        started.wait(5)
+        # ...when the list moves: page 3 is wanted again, asked for after it.
         fetcher.request([3], epoch=1)
+        release.set()
         assert fetcher.take(3, epoch=1) == 3
-        assert fetcher.discarded == 1
+        assert fetcher.discarded == 1  # the answer of the first request
+    assert calls == [2, 3, 3]
+    assert fetcher.sent == 3  # the summary counts every request sent
 
 
 def test_taking_a_page_that_was_not_requested_is_a_programming_error() -> None:

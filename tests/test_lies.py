@@ -8,7 +8,7 @@ random walk mode and replication method, must then either succeed with exactly
 the API's data, or fail with the tap's error, having written no STATE that moves
 the bookmark and no ACTIVATE_VERSION. Never a silent loss.
 
-The suite runs ``LIE_SEEDS`` seeds (300 by default); set it higher to run many
+The suite runs ``LIE_SEEDS`` seeds (150 by default); set it higher to run many
 thousands once, such as ``LIE_SEEDS=10000 .venv/bin/pytest tests/test_lies.py``.
 """
 
@@ -25,7 +25,7 @@ from tap_reviewrover.errors import ReviewRoverError
 from tap_reviewrover.tap import TapReviewRover
 from tests.conftest import TOKEN, SyncOutput, attempt_sync, tap_config
 
-SEEDS = int(os.environ.get("LIE_SEEDS", "300"))
+SEEDS = int(os.environ.get("LIE_SEEDS", "150"))
 START = "2024-06-01T00:00:00Z"
 STATE = {
     "bookmarks": {

@@ -21,6 +21,11 @@ import sys
 import typing as t
 from pathlib import Path
 
+import pytest
+
+#: At full scale (about 30 s): with the end-to-end tests, not the fast suite.
+pytestmark = pytest.mark.e2e
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 
 

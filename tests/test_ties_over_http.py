@@ -7,7 +7,7 @@ walk mode and in FULL_TABLE, against the real server: it must end with exactly
 the API's ids, or stop with the tap's error having moved no bookmark and sent no
 ACTIVATE_VERSION. Never exit 0 short.
 
-The suite runs ``TIE_HTTP_SEEDS`` seeds (20 by default) per mode; set it higher
+The suite runs ``TIE_HTTP_SEEDS`` seeds (10 by default) per mode; set it higher
 to run thousands once: ``TIE_HTTP_SEEDS=2000 .venv/bin/pytest
 tests/test_ties_over_http.py -n 2``.
 """
@@ -24,7 +24,7 @@ from tap_reviewrover.errors import ReviewRoverError
 from tap_reviewrover.tap import TapReviewRover
 from tests.conftest import PAGE_SIZE, TOKEN, attempt_sync, tap_config
 
-SEEDS = int(os.environ.get("TIE_HTTP_SEEDS", "20"))
+SEEDS = int(os.environ.get("TIE_HTTP_SEEDS", "10"))
 #: A file to append each run's outcome to, for counting (optional).
 REPORT = os.environ.get("TIE_HTTP_REPORT")
 MODES = {

@@ -219,7 +219,7 @@ class SandboxServer:
         )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # a quick stop, for tests
             name=f"reviewrover-sandbox-{self.port}",
             daemon=True,
         )

@@ -92,8 +92,10 @@ class FullScan(Walker):
                 progress.page_done(walk, fetched.pagination.total, len(records))
                 if self._stop_after is not None and self._stop_after(fetched):
                     break
-            result.pages = walk.requests + fetcher.discarded
-            result.drift_rereads = walk.drift_rereads + fetcher.discarded
+        # Every request sent counts, those read ahead and never used too (a page
+        # read ahead goes stale when the walk re-anchors, or is left at its end).
+        result.pages = fetcher.sent
+        result.drift_rereads = walk.drift_rereads + fetcher.sent - walk.requests
         result.inconsistent_rereads = walk.inconsistent_rereads
         result.whole = True
         if walk.drift_rereads:
