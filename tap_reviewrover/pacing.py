@@ -1,6 +1,6 @@
 """How fast to send requests: as fast as the API allows, and no faster.
 
-Every sync reads every page, so against a rate-limited API the tap is only as fast
+A full scan reads every page, so against a rate-limited API the tap is only as fast
 as the limit; bursting into it and then waiting out each 429 is much slower than
 keeping to it. :class:`Pacer` spaces the requests of all workers:
 

@@ -1,6 +1,6 @@
 """Progress lines for an operator watching a long sync.
 
-Every sync reads every page, so a large account's sync takes minutes: every
+A full scan reads every page, so a large account's sync takes minutes: every
 :data:`PROGRESS_INTERVAL_SECONDS` the tap says how far it has got (pages read of
 the total, records emitted, pages a second and the time left). A short sync says
 nothing until its summary line.

@@ -94,7 +94,13 @@ def _refuse_redirect(
         answer = Answer(
             response.status_code, response.reason, response.headers, b"", ""
         )
-        judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
+        try:
+            judge(answer, now=dt.datetime.now(dt.timezone.utc), where="", params={})
+        except BaseException:
+            # Never returned to the requester, whose `with` would close it:
+            # closed here, or its socket waits for the garbage collector.
+            response.close()
+            raise
 
 
 def log_request_metric(

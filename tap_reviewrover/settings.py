@@ -64,8 +64,9 @@ SETTINGS = th.PropertiesList(
         default=100,
         title="Page Size",
         description=(
-            "Enrollments per request (1-100). Every sync reads every page, so "
-            "the largest page means the fewest requests."
+            "Enrollments per request (1-100). A full scan reads every page (and "
+            "the narrow walk every page of open enrollments), so the largest page "
+            "means the fewest requests."
         ),
     ),
     th.Property(

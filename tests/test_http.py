@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import gc
 import logging
 import threading
 import typing as t
+import warnings
 
 import pytest
 import requests
@@ -353,6 +355,18 @@ def test_a_redirect_is_an_error_naming_where_it_pointed(sandbox: SandboxServer) 
         WrongApiUrlError, match=r"redirecting to http://127\.0\.0\.1:99999"
     ):
         sync(tap_config(sandbox))
+
+
+def test_a_refused_redirect_leaves_no_socket_to_the_garbage_collector(
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.faults.add(Fault.redirect("https://example.invalid/"), page=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(WrongApiUrlError):
+            sync(tap_config(sandbox))
+        gc.collect()  # a socket left open warns as it is collected
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 def test_a_json_body_nested_a_thousand_deep_is_a_clear_error(
