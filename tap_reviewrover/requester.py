@@ -37,7 +37,7 @@ from tap_reviewrover.pacing import Pacer
 from tap_reviewrover.pages import FetchedPage
 from tap_reviewrover.pause import SharedPause
 from tap_reviewrover.records import GONE, NotJsonError, UnexpectedResponseError
-from tap_reviewrover.session import log_request_metric, read_body, settled
+from tap_reviewrover.session import log_request_metric, read_body, request_url, settled
 from tap_reviewrover.statuses import Answer, judge
 from tap_reviewrover.timestamps import parse_http_date
 from tap_reviewrover.waits import (
@@ -231,7 +231,7 @@ class Requester:
     ) -> FetchedPage:
         what, where = names
         prepared = pages.template.copy()
-        prepared.prepare_url(*url)
+        prepared.url = request_url(*url)
         timeout = self._settings.timeout
         sent = time.monotonic()
         try:

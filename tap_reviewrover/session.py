@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import typing as t
+from urllib.parse import urlencode
 
+import requests
 from singer_sdk import metrics
 
 from tap_reviewrover.deadline import DeadlineAdapter
@@ -17,8 +20,6 @@ READ_CHUNK_BYTES = 64 * 1024
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
-
-    import requests
 
 
 def settled(session: requests.Session, url: str) -> requests.Session:
@@ -137,3 +138,33 @@ def log_request_metric(
         tags=tags,
     )
     metrics.log(logger, point)
+
+
+def request_url(base: str, params: Mapping[str, t.Any]) -> str:
+    """The URL ``requests`` would send for ``base`` and ``params``, made cheaply.
+
+    ``PreparedRequest.prepare_url`` parses, checks and requotes the whole URL on
+    every call (a twentieth of the tap's CPU, a page at a time); the base is the
+    same for every page, so it is prepared once, and only the query is encoded
+    per page, as ``requests`` encodes it (``None`` left out, lists repeated).
+
+    Args:
+        base: The URL without a query (``api_url`` is refused with one).
+        params: The query parameters.
+
+    Returns:
+        The URL.
+    """
+    query = urlencode(
+        [(key, value) for key, value in params.items() if value is not None],
+        doseq=True,
+    )
+    prepared = _prepared_base(base)
+    return f"{prepared}?{query}" if query else prepared
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared_base(base: str) -> str:
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(base, None)
+    return t.cast("str", prepared.url)
