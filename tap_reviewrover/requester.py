@@ -245,6 +245,7 @@ class Requester:
                 with response:
                     limit = self._settings.max_response_bytes
                     body = read_body(response, limit=limit, where=where)
+            answered = time.monotonic()  # the API's time, not the decode's after it
         except requests.exceptions.RequestException as exc:
             reason, retriable = transport_failure(exc, timeout=timeout, url=self._where)
             if not retriable:
@@ -280,7 +281,7 @@ class Requester:
             unknown_fields=page.unknown_fields,
             api_clock=api_clock,
             received_at=received_at,
-            seconds=time.monotonic() - sent,
+            seconds=answered - sent,
             repairs=page.repairs,
         )
 

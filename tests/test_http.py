@@ -437,3 +437,36 @@ def test_a_known_limit_is_kept_from_the_first_request(
     config = tap_config(sandbox, max_requests_per_second=40, max_concurrent_requests=1)
     assert_complete_sync(sandbox, config)
     assert 429 not in list_statuses(sandbox)
+
+
+def test_the_read_ahead_rule_times_the_api_not_the_tap_decoding_its_answer(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a clock that moves only while a page is decoded (a second a page), the
+    # API answers at once: a slow machine decoding pages must not look like a slow
+    # API, or a fast local API would be read ahead at a third more CPU.
+    clock = [0.0]
+    monkeypatch.setattr(
+        requester,
+        "time",
+        type("Clock", (), {"monotonic": staticmethod(lambda: clock[0])}),
+    )
+    decode = requester.Requester._decode
+
+    def slow_decode(self: requester.Requester, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        clock[0] += 1.0
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(requester.Requester, "_decode", slow_decode)
+    timed: list[float] = []
+    answered_in = fetching.ReadAhead.answered_in
+
+    def record(self: fetching.ReadAhead, seconds: float) -> None:
+        timed.append(seconds)
+        answered_in(self, seconds)
+
+    monkeypatch.setattr(fetching.ReadAhead, "answered_in", record)
+    output = sync(tap_config(sandbox, max_concurrent_requests=4))
+    assert len(output.records) == SEEDED
+    assert timed  # every page was timed
+    assert timed == [0.0] * len(timed)
