@@ -129,9 +129,15 @@ def by_campaign_job(project: MeltanoProject, job: MeltanoJob) -> dg.JobDefinitio
 
     @dg.op(out=dg.DynamicOut(list))
     def campaign_groups(
-        config: CampaignGroupsConfig,
+        context: dg.OpExecutionContext, config: CampaignGroupsConfig
     ) -> Iterator[dg.DynamicOutput[list[str]]]:
-        """One output per group: its campaign ids."""
+        """One output per group: its campaign ids, once the system database is ready.
+
+        Meltano creates or migrates its system database as a command starts: two
+        groups starting at once on a new one (a container's first run) both try,
+        and one fails ("table job already exists"). It is done once, here.
+        """
+        run_meltano(context, project, ["upgrade", "database"])
         for name, campaign_ids in config.groups.items():
             yield dg.DynamicOutput(campaign_ids, mapping_key=name)
 

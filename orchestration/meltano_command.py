@@ -54,6 +54,7 @@ class MeltanoLog:
     last_line: str = ""
     last_line_of: dict[str, str] = field(default_factory=dict)
     failed_plugin: str | None = None
+    meltano_error: str = ""
 
     def add(self, line: str) -> None:
         """Take in one line.
@@ -61,11 +62,14 @@ class MeltanoLog:
         Args:
             line: The line, without its end of line.
         """
-        self.last_line = line
+        if line.strip():  # a traceback's box ends in blank lines
+            self.last_line = line
         match = LOG_LINE.match(line)
         if match is None:
             return
         source, message = match["source"], match["message"]
+        if source == "meltano" and match["level"] in {"error", "critical"}:
+            self.meltano_error = line
         if source != "meltano":
             # Kept in the order plugins last spoke: the last is the newest.
             self.last_line_of.pop(source, None)
@@ -95,7 +99,8 @@ class MeltanoLog:
         """The line that says why the command failed, as best it can be told.
 
         The failed plugin's last line (Meltano says which failed); else the last
-        line of any plugin; else Meltano's own last line.
+        line of any plugin; else Meltano's own last error (a system database it
+        cannot open, a job it cannot find); else its last line.
 
         Returns:
             ``plugin: message``, or a line of Meltano's.
@@ -105,7 +110,7 @@ class MeltanoLog:
         if self.last_line_of:
             plugin, message = list(self.last_line_of.items())[-1]
             return f"{plugin}: {message}"
-        return self.last_line or "(no output)"
+        return self.meltano_error or self.last_line or "(no output)"
 
 
 @contextmanager

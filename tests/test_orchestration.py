@@ -270,6 +270,10 @@ def test_campaign_groups_sync_in_parallel_each_with_its_own_state(
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert "multiprocess executor" in completed.stderr
+    # The new system database is made once, before the groups start at once (two
+    # `meltano run`s creating it together fail: "table job already exists").
+    migrated = completed.stderr.index("Running: meltano upgrade database")
+    assert migrated < completed.stderr.index("Running: meltano run --state-id-suffix")
     assert not sandbox.hook_errors  # the barrier was met, not broken
     assert postgres_rows(postgres, schema) == api_rows(sandbox.store)
     assert project.state_ids() == [

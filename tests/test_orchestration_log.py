@@ -77,3 +77,26 @@ def test_without_a_failed_plugin_the_error_is_the_last_plugin_line_or_meltanos()
     meltano_only = "2026-11-30T13:58:34Z [error    ] meltano      Job not found"
     assert log_of(meltano_only).error_line() == meltano_only
     assert log_of().error_line() == "(no output)"
+
+
+def test_a_failure_before_any_plugin_ran_is_meltanos_last_error_not_its_traceback() -> (
+    None
+):
+    # Two runs migrating one new system database at once: Meltano's errors, then
+    # a traceback in boxes that ends in blank lines.
+    migrating = (
+        "2026-12-03T08:51:08.914417Z [error    ] meltano      Cannot upgrade the "
+        "system database. It might be corrupted or was created before database "
+        "migrations were introduced (v0.34.0)"
+    )
+    log = log_of(
+        "2026-12-03T08:51:08Z [error    ] meltano      (sqlite3.OperationalError) "
+        "table job already exists",
+        migrating,
+        "│ ❱ 130 │   │   │   │   raise MigrationError(err_msg) from ex   │",
+        "MigrationError: Cannot upgrade the system database.",
+        "",
+        "   ",
+    )
+    assert log.error_line() == migrating
+    assert log_of("a line", "").error_line() == "a line"
