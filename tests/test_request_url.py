@@ -45,7 +45,7 @@ def test_the_url_is_the_one_requests_builds(
     assert request_url(base, params) == requests_url(base, params)
 
 
-def test_the_base_is_prepared_once_and_the_query_each_time() -> None:
+def test_only_the_query_changes_from_page_to_page() -> None:
     base = BASES[0]
     assert request_url(base, {"page": 1}) == f"{base}?page=1"
     assert request_url(base, {"page": 2}) == f"{base}?page=2"
