@@ -236,9 +236,10 @@ class EmittedVersions:
             return False
         if high - low != len(ids) - 1 or ids != list(range(high, low - 1, -1)):
             return False  # (and when they are, they are all integers)
-        if any(map(operator.mod, versions, itertools.repeat(_MICROSECONDS))):
-            return False
-        seconds = [v // _MICROSECONDS - _SECONDS_BASE for v in versions]
+        whole = list(map(operator.floordiv, versions, itertools.repeat(_MICROSECONDS)))
+        if list(map(operator.mul, whole, itertools.repeat(_MICROSECONDS))) != versions:
+            return False  # a fraction of a second: not this path
+        seconds = list(map(operator.sub, whole, itertools.repeat(_SECONDS_BASE)))
         if min(seconds) <= _ABSENT_32 or max(seconds) > _MOST_32:
             return False
         seconds.reverse()  # oldest first, as the slots go

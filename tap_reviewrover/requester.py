@@ -37,7 +37,13 @@ from tap_reviewrover.pacing import Pacer
 from tap_reviewrover.pages import FetchedPage
 from tap_reviewrover.pause import SharedPause
 from tap_reviewrover.records import GONE, NotJsonError, UnexpectedResponseError
-from tap_reviewrover.session import log_request_metric, read_body, request_url, settled
+from tap_reviewrover.session import (
+    log_request_metric,
+    read_body,
+    request_url,
+    send,
+    settled,
+)
 from tap_reviewrover.statuses import Answer, judge
 from tap_reviewrover.timestamps import parse_http_date
 from tap_reviewrover.waits import (
@@ -236,12 +242,8 @@ class Requester:
         sent = time.monotonic()
         try:
             with self._watchdog.watch(timeout):
-                response = self.session.send(
-                    prepared,
-                    timeout=(timeout, timeout),
-                    allow_redirects=False,  # a redirect is an error (statuses.judge)
-                    stream=True,  # the body is read here, up to the size cap
-                )
+                # A redirect is an error (statuses.judge), never followed.
+                response = send(self.session, prepared, timeout=timeout)
                 with response:
                     limit = self._settings.max_response_bytes
                     body = read_body(response, limit=limit, where=where)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 import typing as t
 from urllib.parse import urlencode
 
 import requests
+from requests.hooks import dispatch_hook
 from singer_sdk import metrics
 
 from tap_reviewrover.deadline import DeadlineAdapter
@@ -51,6 +53,42 @@ def settled(session: requests.Session, url: str) -> requests.Session:
     session.mount("http://", adapter)
     session.hooks["response"].append(_refuse_redirect)
     return session
+
+
+def send(
+    session: requests.Session, prepared: requests.PreparedRequest, *, timeout: float
+) -> requests.Response:
+    """Send a request as ``session.send`` would, streamed, for less CPU.
+
+    The session is :func:`settled`: its proxies and CA bundle are read already,
+    a redirect is refused (its hook runs here, as ``Session.send`` runs the
+    response hooks), and every request is a copy of one prepared template, so
+    cookies the session kept would not be sent anyway. The transport adapter
+    sends it directly: ``Session.send`` would redo that work on every page (a
+    twelfth of a page's CPU).
+
+    Args:
+        session: The settled session.
+        prepared: The request.
+        timeout: Seconds to connect, and between two reads.
+
+    Returns:
+        The response, its body not read yet.
+    """
+    adapter = session.get_adapter(t.cast("str", prepared.url))
+    started = time.perf_counter()
+    response = adapter.send(
+        prepared,
+        stream=True,  # the body is read by the caller, up to the size cap
+        timeout=(timeout, timeout),
+        verify=True if session.verify is None else session.verify,
+        cert=session.cert,
+        proxies=session.proxies,
+    )
+    response.elapsed = dt.timedelta(seconds=time.perf_counter() - started)
+    # As Session.send runs them (requests' own function, untyped).
+    hooked = dispatch_hook("response", prepared.hooks, response)  # type: ignore[no-untyped-call]
+    return t.cast("requests.Response", hooked)
 
 
 def read_body(response: requests.Response, *, limit: int, where: str) -> bytes:

@@ -6,7 +6,10 @@ Pure functions only. The bookmark rules are in :mod:`tap_reviewrover.bookmarks`.
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 from email.utils import parsedate_to_datetime
+from itertools import repeat
+from operator import floordiv, sub
 
 
 class InvalidTimestampError(ValueError):
@@ -76,6 +79,22 @@ def microseconds_since_epoch(moment: dt.datetime) -> int:
         Microseconds since 1970-01-01T00:00:00Z (negative before it).
     """
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
+    """:func:`microseconds_since_epoch` of each moment, a page at a time.
+
+    Built-in ``map`` does the per-moment work: a Python call a record cost a
+    tenth of the walk's CPU.
+
+    Args:
+        moments: Aware datetimes.
+
+    Returns:
+        Their microseconds since 1970-01-01T00:00:00Z, in order.
+    """
+    since = map(sub, moments, repeat(_EPOCH))
+    return list(map(floordiv, since, repeat(_MICROSECOND)))
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

@@ -207,3 +207,10 @@ def test_one_metric_line_per_request_only_at_debug(
         tmp_path, tap_config(sandbox), env={"TAP_REVIEWROVER_LOGLEVEL": "DEBUG"}
     )
     assert loud.stderr.count("http_request_duration") == 10
+    # Each line times its request (the time to the answer's headers).
+    durations = [
+        json.loads(line.partition("METRIC: ")[2])["value"]
+        for line in loud.stderr.splitlines()
+        if "http_request_duration" in line
+    ]
+    assert all(value > 0 for value in durations), durations

@@ -9,6 +9,7 @@ import pytest
 from tap_reviewrover.timestamps import (
     InvalidTimestampError,
     format_timestamp,
+    microseconds_of_each,
     microseconds_since_epoch,
     parse_http_date,
     parse_timestamp,
@@ -91,3 +92,18 @@ def test_a_version_is_the_timestamp_in_microseconds_exactly(
     text: str, microseconds: int
 ) -> None:
     assert microseconds_since_epoch(parse_timestamp(text)) == microseconds
+    assert microseconds_of_each([parse_timestamp(text)]) == [microseconds]
+
+
+def test_a_page_of_versions_is_each_version_in_order() -> None:
+    texts = [
+        "2025-02-17T02:00:34Z",
+        "1969-12-31T23:59:59.999999Z",
+        "2025-02-17T04:00:34.5+02:00",
+        "2025-02-17T02:00:34Z",
+    ]
+    moments = [parse_timestamp(text) for text in texts]
+    assert microseconds_of_each(iter(moments)) == [
+        microseconds_since_epoch(moment) for moment in moments
+    ]
+    assert microseconds_of_each([]) == []

@@ -21,7 +21,7 @@ from tap_reviewrover.errors import BadResponseError
 from tap_reviewrover.fetching import PageFetcher, ReadAhead
 from tap_reviewrover.paging import Page, PageWalk, PaginationError
 from tap_reviewrover.progress import Progress
-from tap_reviewrover.timestamps import microseconds_since_epoch
+from tap_reviewrover.timestamps import microseconds_of_each
 from tap_reviewrover.walkers.base import TakenPage, Walker
 
 if t.TYPE_CHECKING:
@@ -146,7 +146,7 @@ class FullScan(Walker):
             reported_number=pagination.page,
             reported_limit=pagination.limit,
             # The walk keeps the newest version of a record served twice.
-            updated=[microseconds_since_epoch(self._updated_of(r)) for r in records],
+            updated=microseconds_of_each(map(self._updated_of, records)),
         )
         adapted, restarts = walk.adapted, walk.restarts
         try:
