@@ -37,6 +37,9 @@ if t.TYPE_CHECKING:
 NARROW = {"incremental_strategy": "open_enrollments", "lookback_seconds": 0}
 #: Minutes before now of each step of a test: a sync, activity, the next sync...
 MINUTE = 60
+#: The page size of the sync a test starts from (``Account.first_sync``): the
+#: most the API serves.
+SETUP_PAGE_SIZE = 100
 #: A varied hour, scaled to 2,000 enrollments with 100 open.
 SMALL_HOUR = Activity(
     creates=15,
@@ -92,6 +95,19 @@ class Account:
         output = sync(config, state=state, catalog=catalog)
         self.raw_requests = walks(self.sandbox, before)
         return output, walks(self.sandbox, before, page_size=config["page_size"])
+
+    def first_sync(self, **settings: t.Any) -> SyncOutput:
+        """The sync a test starts from: every page, for the state it leaves.
+
+        It reads pages of ``SETUP_PAGE_SIZE``, not the test's 10: what a test
+        uses of it is its state (and its records), which are the same at any
+        page size, as
+        ``test_a_walk_of_every_page_leaves_the_same_state_at_any_page_size``
+        checks; at 10 a page it cost most of each test's time. The tests of
+        the first sync itself use ``sync``.
+        """
+        output, _ = self.sync(**{**settings, "page_size": SETUP_PAGE_SIZE})
+        return output
 
     def open_ids(self) -> list[int]:
         """The ids of the open enrollments now, ascending."""

@@ -1,8 +1,9 @@
 """``incremental_strategy: open_enrollments`` against the sandbox, over HTTP.
 
 Each test runs an account of 2,000 enrollments (100 open) through a first sync
-(every page), an hour of activity and the next syncs, reading pages of 10, one
-at a time and four at a time. The clock moves between them (see
+(every page; 100 a page where only the state it leaves counts, see
+``Account.first_sync``), an hour of activity and the next syncs, reading pages
+of 10, one at a time and four at a time. The clock moves between them (see
 ``tests/open_account.py``) so that each sync's window holds exactly the changes
 since the last.
 """
@@ -77,7 +78,7 @@ def test_an_hour_costs_the_new_pages_the_open_pages_and_what_left(
     account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     account.at(30)
-    first, _ = account.sync()
+    first = account.first_sync()
     open_before = account.open_ids()
     account.at(20)
     log = account.use()
@@ -124,7 +125,7 @@ def test_a_walk_of_every_page_then_emits_the_edits_of_completed_enrollments(
     account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     account.at(30)
-    first, _ = account.sync()
+    first = account.first_sync()
     account.at(20)
     log = account.use()
     account.at(10)
@@ -159,7 +160,7 @@ def test_a_walk_of_every_page_then_emits_the_edits_of_completed_enrollments(
 
 def test_the_narrow_walks_miss_nothing_else_hour_after_hour(account: Account) -> None:
     account.at(60)
-    output, _ = account.sync()
+    output = account.first_sync()
     for hour in range(3):
         account.at(50 - 20 * hour)
         log = account.use()
@@ -178,7 +179,7 @@ def test_every_page_is_read_once_the_last_walk_of_all_is_older_than_the_setting(
     full: bool,  # noqa: FBT001
 ) -> None:
     account.at(59)  # an hour before now, less the minute of margin
-    first, _ = account.sync(full_scan_every_hours=every_hours)
+    first = account.first_sync(full_scan_every_hours=every_hours)
     account.at(0)
     caplog.clear()
     _, requests = account.sync(
@@ -222,7 +223,7 @@ def test_a_change_of_completion_seen_late_is_emitted_all_the_same(
     # after it (replica lag beyond lookback_seconds: 0): the window cannot show
     # them, the change of completion does.
     account.at(30)
-    first, _ = account.sync()
+    first = account.first_sync()
     records = account.sandbox.store.all_records()
     done = next(r["id"] for r in records if not r["completed"])
     reopened = next(r["id"] for r in records if r["completed"])

@@ -43,7 +43,7 @@ def account(caplog: pytest.LogCaptureFixture) -> Iterator[Account]:
 def an_hour_later(account: Account) -> tuple[SyncOutput, ActivityLog]:
     """The first sync (every page), then an hour of activity."""
     account.at(30)
-    first, _ = account.sync()
+    first = account.first_sync()
     account.at(20)
     log = account.use()
     account.at(10)

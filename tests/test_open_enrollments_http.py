@@ -41,7 +41,7 @@ def an_hour_later(
     account: Account, **settings: t.Any
 ) -> tuple[SyncOutput, ActivityLog]:
     account.at(30)
-    first, _ = account.sync(**settings)
+    first = account.first_sync(**settings)
     account.at(20)
     log = account.use()
     account.at(10)

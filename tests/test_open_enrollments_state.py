@@ -14,15 +14,22 @@ import logging
 import random
 import typing as t
 from array import array
+from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 
 import pytest
-from reviewrover_sandbox import Activity
+from reviewrover_sandbox import Activity, Clock, EnrollmentStore, SandboxServer
 
 from tap_reviewrover.id_sets import encode_ids
 from tap_reviewrover.open_state import STATE_KEY
-from tests.conftest import assert_one_error_line, logged_at, run_cli
-from tests.open_account import Account, account_of, kept_open_ids, summary_of
+from tests.conftest import TOKEN, assert_one_error_line, logged_at, run_cli
+from tests.open_account import (
+    SETUP_PAGE_SIZE,
+    Account,
+    account_of,
+    kept_open_ids,
+    summary_of,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,7 +53,7 @@ def an_hour_later(
     account: Account, **settings: t.Any
 ) -> tuple[SyncOutput, ActivityLog]:
     account.at(30)
-    first, _ = account.sync(**settings)
+    first = account.first_sync(**settings)
     account.at(20)
     log = account.use()
     account.at(10)
@@ -57,6 +64,27 @@ def narrow_data(output: SyncOutput) -> dict[str, t.Any]:
     return t.cast(
         "dict[str, t.Any]", output.final_state["bookmarks"]["enrollments"][STATE_KEY]
     )
+
+
+def test_a_walk_of_every_page_leaves_the_same_state_at_any_page_size() -> None:
+    # What ``Account.first_sync`` relies on: the tests start from a first sync
+    # of 100 a page, then sync 10 a page. On a clock that stands still, so
+    # that both syncs start at the same second.
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=30)
+    clock = Clock(source=lambda: start)
+    store = EnrollmentStore.seeded(2000, completed_share=0.95, seed=1, clock=clock)
+    with SandboxServer(store, token=TOKEN) as sandbox:
+        account = Account(sandbox)
+        of_10, requests = account.sync()
+        assert requests == {"list": 200}
+        before = len(sandbox.requests)
+        of_100 = account.first_sync()
+        assert {r.query["limit"] for r in sandbox.requests[before:]} == {
+            str(SETUP_PAGE_SIZE)
+        }
+    assert of_100.final_state == of_10.final_state
+    assert of_100.records == of_10.records == store.all_records()
+    assert narrow_data(of_10)["open_count"] == 100
 
 
 def test_a_lost_open_set_costs_one_walk_of_every_page(
@@ -132,7 +160,7 @@ def test_a_bad_state_is_one_clear_line_and_emits_nothing(
     problem: str,
 ) -> None:
     account.at(30)
-    first, _ = account.sync(max_open_ids=10, full_scan_every_hours=1)
+    first = account.first_sync(max_open_ids=10, full_scan_every_hours=1)
     state = copy.deepcopy(first.final_state)
     stream = state["bookmarks"]["enrollments"]
     stream[STATE_KEY] = change(stream[STATE_KEY])
@@ -211,7 +239,7 @@ def test_too_many_left_since_the_last_sync_read_every_page_instead(
     account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     account.at(30)
-    first, _ = account.sync(page_size=20)
+    first = account.first_sync()
     account.at(20)
     only_completions = Activity(0, 0, 0, 60, 0, 0, 0, 0)
     log = account.use(only_completions)

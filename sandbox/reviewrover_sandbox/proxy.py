@@ -25,9 +25,11 @@ import sys
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from reviewrover_sandbox.serving import PromptlyStoppedServer
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -67,7 +69,7 @@ class ProxiedRequest:
     target: str
 
 
-class _ProxyHttpServer(ThreadingHTTPServer):
+class _ProxyHttpServer(PromptlyStoppedServer):
     """Serves each client connection from a thread; closes them all on stop."""
 
     daemon_threads = True
@@ -317,7 +319,6 @@ class ForwardProxy:
         self._httpd = _ProxyHttpServer((self._host, self._port), self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
             name=f"sandbox-proxy-{self._httpd.server_address[1]}",
             daemon=True,
         )

@@ -218,8 +218,7 @@ class SandboxServer:
             tls_context=None if self.tls is None else self.tls.context,
         )
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},  # a quick stop, for tests
+            target=self._httpd.serve_forever,  # stopped at once (serving.py)
             name=f"reviewrover-sandbox-{self.port}",
             daemon=True,
         )

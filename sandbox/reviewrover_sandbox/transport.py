@@ -19,10 +19,11 @@ import threading
 from datetime import timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from reviewrover_sandbox.responses import Response, error_body, reason_phrase
+from reviewrover_sandbox.serving import PromptlyStoppedServer
 
 if TYPE_CHECKING:
     from reviewrover_sandbox.server import SandboxServer
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 IDLE_CONNECTION_TIMEOUT_SECONDS = 60
 
 
-class SandboxHttpServer(ThreadingHTTPServer):
+class SandboxHttpServer(PromptlyStoppedServer):
     """Threaded HTTP(S) server that can close its open keep-alive connections."""
 
     daemon_threads = True
