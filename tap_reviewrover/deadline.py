@@ -33,6 +33,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from tap_reviewrover.threads import start_deaf_to_stops
+
 if t.TYPE_CHECKING:
     from types import TracebackType
 
@@ -155,7 +157,7 @@ class Watchdog:
                 self._thread = threading.Thread(
                     target=self._run, name="response-deadline", daemon=True
                 )
-                self._thread.start()
+                start_deaf_to_stops(self._thread)  # stops are the walk's to take
             elif self._heap[0][2] is watch:
                 self._condition.notify()
         return watch

@@ -19,6 +19,8 @@ import queue
 import threading
 import typing as t
 
+from tap_reviewrover.threads import start_deaf_to_stops
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import TracebackType
@@ -30,6 +32,11 @@ K = t.TypeVar("K", bound=t.Hashable)
 Request = tuple[int, t.Any]
 #: Seconds :meth:`PageFetcher.close` waits for each worker's request in flight.
 JOIN_SECONDS = 5.0
+#: Longest the walk waits for an answer without running Python code. CPython runs
+#: a signal's handler in the main thread, between two bytecodes: a SIGTERM that
+#: lands just before the wait starts (or that another thread took) would not wake
+#: it, and the stop would wait for the page, which a hanging API may never send.
+WAKE_SECONDS = 0.25
 
 
 class FetcherClosedError(Exception):
@@ -166,7 +173,7 @@ class PageFetcher(t.Generic[K, T]):
                 daemon=True,
             )
             self._threads.append(thread)
-            thread.start()
+            start_deaf_to_stops(thread)  # a stop signal is the walk's to take
 
     def take(self, key: K, epoch: int) -> T:
         """Wait for the answer to a request made with :meth:`request`.
@@ -186,7 +193,10 @@ class PageFetcher(t.Generic[K, T]):
             msg = f"page {key} was not requested in epoch {epoch}"
             raise KeyError(msg)
         while wanted not in self._ready:
-            answer = self._answers.get()
+            try:
+                answer = self._answers.get(timeout=WAKE_SECONDS)
+            except queue.Empty:
+                continue  # back in Python code: a stop signal's handler runs now
             if callable(answer):
                 answer()  # a worker's notice, run in this thread
                 continue
