@@ -107,8 +107,8 @@ class SingerOutput(MsgSpecWriter):
         """
         if not self._buffer:
             return
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        # The buffer itself goes out (no copy); later messages go to a new one.
+        data, self._buffer = self._buffer, bytearray()
         self._writing = True
         try:
             _write_all(data)
@@ -144,7 +144,7 @@ class SingerOutput(MsgSpecWriter):
         return False
 
 
-def _write_all(data: bytes) -> None:
+def _write_all(data: bytes | bytearray) -> None:
     """Write ``data`` to stdout, to the last byte, whatever signals come.
 
     Raises:

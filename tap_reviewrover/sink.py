@@ -151,13 +151,11 @@ class RecordLines:
             suffix = b',"version":' + str(version).encode() + suffix
         suffix += b"}"
         # A JSON text never holds a raw newline (strings escape it), so each
-        # newline of encode_lines ends exactly one record.
-        return (
-            self._prefix
-            + body[:-1].replace(b"\n", suffix + b"\n" + self._prefix)
-            + suffix
-            + b"\n"
-        )
+        # newline of encode_lines ends exactly one record. The last one is
+        # followed by no record: its prefix is cut off. Two copies of the page,
+        # not five.
+        lines = body.replace(b"\n", suffix + b"\n" + self._prefix)
+        return b"".join((self._prefix, memoryview(lines)[: -len(self._prefix)]))
 
 
 def as_builtins(records: Iterable[msgspec.Struct]) -> Iterable[dict[str, t.Any]]:
