@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
@@ -13,6 +14,7 @@ from tap_reviewrover.timestamps import (
     microseconds_since_epoch,
     parse_http_date,
     parse_timestamp,
+    whole_seconds_of_each,
 )
 
 UTC = dt.timezone.utc
@@ -107,3 +109,67 @@ def test_a_page_of_versions_is_each_version_in_order() -> None:
         microseconds_since_epoch(moment) for moment in moments
     ]
     assert microseconds_of_each([]) == []
+
+
+#: The last moment whose seconds fit in 32 bits (MessagePack's 6-byte timestamp).
+LAST_32_BIT = dt.datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
+ZONES = [
+    UTC,
+    dt.timezone(dt.timedelta(hours=5, minutes=30)),
+    dt.timezone(dt.timedelta(hours=-8)),
+    dt.timezone(dt.timedelta(hours=14)),
+]
+
+
+def random_moment(rng: random.Random, *, whole: bool) -> dt.datetime:
+    """A moment from 1900 to 2200, in one of ``ZONES``, maybe with a fraction."""
+    seconds = rng.randrange(-2_208_988_800, 7_258_118_400)
+    moment = dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=seconds)
+    if not whole:
+        moment += dt.timedelta(microseconds=rng.randrange(1, 1_000_000))
+    return moment.astimezone(rng.choice(ZONES))
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_versions_of_a_page_are_exact_whatever_its_moments(seed: int) -> None:
+    rng = random.Random(seed)  # noqa: S311 - seeded test data
+    size = rng.choice([0, 1, 2, 15, 16, 17, 99, 100, 1000])
+    whole = rng.random() < 0.7
+    moments = [
+        random_moment(rng, whole=whole or rng.random() < 0.9) for _ in range(size)
+    ]
+    assert microseconds_of_each(moments) == [
+        microseconds_since_epoch(moment) for moment in moments
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 15, 16, 100, 65_535, 65_536])
+def test_a_page_of_whole_seconds_from_1970_to_2106_is_read_in_one_go(size: int) -> None:
+    # The usual page takes the fast path: it is read, not given up on.
+    moments = [
+        (LAST_32_BIT - dt.timedelta(seconds=i * 7919)).astimezone(ZONES[i % 4])
+        for i in range(size)
+    ]
+    expected = [microseconds_since_epoch(m) // 1_000_000 for m in moments]
+    assert whole_seconds_of_each(moments) == tuple(expected)
+
+
+@pytest.mark.parametrize(
+    "odd_one",
+    [
+        LAST_32_BIT + dt.timedelta(seconds=1),  # past 32 bits
+        dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),  # before 1970
+        dt.datetime(2025, 2, 17, 2, 0, 34, 1, tzinfo=UTC),  # a fraction
+        dt.datetime(1, 1, 1, tzinfo=UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_one_moment_outside_the_fast_path_sends_the_page_down_the_exact_one(
+    odd_one: dt.datetime,
+) -> None:
+    moments = [dt.datetime(2025, 2, 17, 2, 0, 34, tzinfo=UTC)] * 20
+    moments[7] = odd_one
+    assert whole_seconds_of_each(moments) is None
+    assert microseconds_of_each(moments) == [
+        microseconds_since_epoch(moment) for moment in moments
+    ]
