@@ -132,6 +132,8 @@ class Cursor:
 
     def _overlaps(self, page: Page[t.Any]) -> bool:
         cursor = self.key
+        if not page.created or max(page.created) < cursor:
+            return False  # the usual page: every key past the cursor (found in C)
         return any(
             key > cursor or (key == cursor and record_id in self.ids_at_key)
             for record_id, key in zip(page.ids, page.created, strict=True)
