@@ -82,7 +82,8 @@ class Emission:
         new_versions = updated if new is None else [updated[i] for i in new]
         if self._pass_ids is not None:
             self._pass_ids.update(new_ids)
-        kept = self._versions.keep_newer(new_ids, new_versions)
+        whole = page.updated_seconds if new is None else None
+        kept = self._versions.keep_newer(new_ids, new_versions, whole_seconds=whole)
         if not again and kept.count(Kept.FIRST) == len(kept):
             # The usual answer: every record new, and emitted for the first time.
             return list(records) if new is None else [records[i] for i in new]

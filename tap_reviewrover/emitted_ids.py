@@ -170,23 +170,33 @@ class EmittedVersions:
                 return None if value == _ABSENT_64 else value
         return self._loose.get(record_id)
 
-    def keep_newer(  # noqa: C901 - one loop on purpose: a call an id costs too much
-        self, ids: t.Iterable[object], versions: t.Iterable[int]
+    def keep_newer(  # noqa: C901, PLR0912 - one loop on purpose: a call an id costs too much
+        self,
+        ids: t.Iterable[object],
+        versions: t.Sequence[int],
+        *,
+        whole_seconds: t.Sequence[int] | None = None,
     ) -> list[Kept]:
         """Keep each version for its id unless the id has one at least as new.
 
         Args:
             ids: The ids (each once).
             versions: The version of each id's copy at hand.
+            whole_seconds: The versions in seconds since the epoch, if every one
+                is a whole second and the caller has them (each version is then
+                its seconds times a million); None to work them out.
 
         Returns:
             For each id: its first version, a newer one, or not newer.
         """
-        ids, versions = list(ids), list(versions)
+        ids = list(ids)
         if not ids:
             return []
-        if self._all_first_in_blocks(ids, versions):
-            return [Kept.FIRST] * len(ids)
+        if whole_seconds is None:
+            versions = list(versions)  # compared as a list on the fast path
+        if self._all_first_in_blocks(ids, versions, whole_seconds):
+            return [Kept.FIRST] * len(ids)  # (the versions were never read)
+        versions = list(versions)
         blocks, grouping = self._blocks, self._grouping
         first, newer, not_newer = Kept.FIRST, Kept.NEWER, Kept.NOT_NEWER
         kept: list[Kept] = []
@@ -221,7 +231,12 @@ class EmittedVersions:
                 keep(not_newer)
         return kept
 
-    def _all_first_in_blocks(self, ids: list[object], versions: list[int]) -> bool:
+    def _all_first_in_blocks(
+        self,
+        ids: list[object],
+        versions: t.Sequence[int],
+        whole: t.Sequence[int] | None,
+    ) -> bool:
         """Keep a page of consecutive new ids, newest first, at once if it is one.
 
         That is the usual page, so it has a path of its own: built-in ``map``,
@@ -236,9 +251,11 @@ class EmittedVersions:
             return False
         if high - low != len(ids) - 1 or ids != list(range(high, low - 1, -1)):
             return False  # (and when they are, they are all integers)
-        whole = list(map(operator.floordiv, versions, itertools.repeat(_MICROSECONDS)))
-        if list(map(operator.mul, whole, itertools.repeat(_MICROSECONDS))) != versions:
-            return False  # a fraction of a second: not this path
+        if whole is None:  # the caller did not have them: divide each
+            million = _MICROSECONDS
+            whole = list(map(operator.floordiv, versions, itertools.repeat(million)))
+            if list(map(operator.mul, whole, itertools.repeat(million))) != versions:
+                return False  # a fraction of a second: not this path
         seconds = list(map(operator.sub, whole, itertools.repeat(_SECONDS_BASE)))
         if min(seconds) <= _ABSENT_32 or max(seconds) > _MOST_32:
             return False

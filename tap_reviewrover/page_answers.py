@@ -45,6 +45,9 @@ class Page(t.Generic[R]):
             like it (the stream sends microseconds since the Unix epoch), in the
             same order; None when the stream has none. Of two copies of one id,
             the walk emits the second only if it is newer.
+        updated_seconds: The same versions in whole seconds since the epoch, when
+            every one is a whole second (the usual page), so that they are kept
+            without dividing each again; None otherwise.
     """
 
     number: int
@@ -57,6 +60,7 @@ class Page(t.Generic[R]):
     reported_number: int | None = None
     reported_limit: int | None = None
     updated: t.Sequence[int] | None = None
+    updated_seconds: t.Sequence[int] | None = None
 
     @property
     def key(self) -> PageKey:

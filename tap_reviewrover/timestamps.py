@@ -85,8 +85,61 @@ def microseconds_since_epoch(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
-    """:func:`microseconds_since_epoch` of each moment, a page at a time.
+class Versions(t.NamedTuple):
+    """The versions of a page's moments.
+
+    Attributes:
+        microseconds: Each moment's :func:`microseconds_since_epoch`.
+        seconds: Each moment's seconds since the epoch, when every one is a
+            whole second (the API's usual page); None otherwise.
+    """
+
+    microseconds: t.Sequence[int]
+    seconds: tuple[int, ...] | None
+
+
+class SecondsInMicroseconds(t.Sequence[int]):
+    """Whole seconds as microseconds, multiplied out only when first read.
+
+    The usual page's versions are kept by their seconds: most pages never need
+    the microseconds.
+    """
+
+    __slots__ = ("_microseconds", "_seconds")
+
+    def __init__(self, seconds: tuple[int, ...]) -> None:
+        """Hold the seconds.
+
+        Args:
+            seconds: Seconds since the epoch.
+        """
+        self._seconds = seconds
+        self._microseconds: list[int] | None = None
+
+    def _values(self) -> list[int]:
+        if self._microseconds is None:
+            self._microseconds = list(map(mul, self._seconds, repeat(1_000_000)))
+        return self._microseconds
+
+    def __len__(self) -> int:
+        """How many versions."""
+        return len(self._seconds)
+
+    @t.overload
+    def __getitem__(self, index: int) -> int: ...
+    @t.overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        """A version, or a list of them."""
+        return self._values()[index]
+
+    def __iter__(self) -> t.Iterator[int]:
+        """The versions, in order."""
+        return iter(self._values())
+
+
+def versions_of_each(moments: t.Iterable[dt.datetime]) -> Versions:
+    """The versions of a page's moments, exact.
 
     The API's timestamps are whole seconds: :func:`whole_seconds_of_each` reads
     such a page in C. Any other page takes ``datetime`` arithmetic, in built-in
@@ -96,14 +149,26 @@ def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
         moments: Aware datetimes.
 
     Returns:
-        Their microseconds since 1970-01-01T00:00:00Z, in order.
+        Their versions, in order.
     """
     moments = list(moments)
     seconds = whole_seconds_of_each(moments)
     if seconds is not None:
-        return list(map(mul, seconds, repeat(1_000_000)))
+        return Versions(SecondsInMicroseconds(seconds), seconds)
     since = map(sub, moments, repeat(_EPOCH))
-    return list(map(floordiv, since, repeat(_MICROSECOND)))
+    return Versions(list(map(floordiv, since, repeat(_MICROSECOND))), None)
+
+
+def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
+    """:func:`microseconds_since_epoch` of each moment, a page at a time.
+
+    Args:
+        moments: Aware datetimes.
+
+    Returns:
+        Their microseconds since 1970-01-01T00:00:00Z, in order.
+    """
+    return list(versions_of_each(moments).microseconds)
 
 
 def whole_seconds_of_each(moments: list[dt.datetime]) -> tuple[int, ...] | None:

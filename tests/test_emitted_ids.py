@@ -126,3 +126,29 @@ def test_dense_ids_cost_a_few_bytes_each_not_a_dict_entry() -> None:
     # them take about 75 MB.
     count = 20_000
     assert traced_bytes(list(range(count, 0, -1))) < 6 * count
+
+
+@pytest.mark.parametrize("ids", id_lists())
+def test_versions_kept_with_their_whole_seconds_given_are_the_same(
+    ids: list[object],
+) -> None:
+    # The walk hands over the seconds it read with the usual page: the memory
+    # must keep exactly what it keeps when it divides each version itself.
+    given, divided = EmittedVersions(), EmittedVersions()
+    seconds = [1_750_000_000 - (i % 977) for i in range(len(ids))]
+    stamps = [s * SECOND for s in seconds]
+    for page, page_stamps, page_seconds in zip(
+        pages_of(ids), pages_of(stamps), pages_of(seconds), strict=True
+    ):
+        kept = given.keep_newer(page, page_stamps, whole_seconds=page_seconds)
+        assert kept == divided.keep_newer(page, page_stamps)
+    assert len(given) == len(divided) == len(set(ids))
+    for record_id in ids:
+        assert given.get(record_id) == divided.get(record_id)
+    # Again, one second newer: every id is newer, told the same way.
+    newer = [[s + 1 for s in page] for page in pages_of(seconds)]
+    for page, page_seconds in zip(pages_of(ids), newer, strict=True):
+        page_stamps = [s * SECOND for s in page_seconds]
+        kept = given.keep_newer(page, page_stamps, whole_seconds=page_seconds)
+        assert kept == [Kept.NEWER] * len(page)
+        assert divided.keep_newer(page, page_stamps) == kept

@@ -14,6 +14,7 @@ from tap_reviewrover.timestamps import (
     microseconds_since_epoch,
     parse_http_date,
     parse_timestamp,
+    versions_of_each,
     whole_seconds_of_each,
 )
 
@@ -173,3 +174,16 @@ def test_one_moment_outside_the_fast_path_sends_the_page_down_the_exact_one(
     assert microseconds_of_each(moments) == [
         microseconds_since_epoch(moment) for moment in moments
     ]
+
+
+def test_whole_seconds_read_as_microseconds_by_index_slice_or_in_order() -> None:
+    moments = [dt.datetime(2025, 2, 17, 2, 0, s, tzinfo=UTC) for s in range(10)]
+    exact = [microseconds_since_epoch(moment) for moment in moments]
+    versions = versions_of_each(moments)
+    assert versions.seconds == tuple(m // 1_000_000 for m in exact)
+    assert len(versions.microseconds) == len(exact)
+    assert versions.microseconds[3] == exact[3]
+    assert versions.microseconds[-1] == exact[-1]
+    assert versions.microseconds[2:5] == exact[2:5]
+    assert list(versions.microseconds) == exact
+    assert list(versions_of_each([]).microseconds) == []

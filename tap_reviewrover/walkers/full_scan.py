@@ -21,7 +21,7 @@ from tap_reviewrover.errors import BadResponseError
 from tap_reviewrover.fetching import PageFetcher, ReadAhead
 from tap_reviewrover.paging import Page, PageWalk, PaginationError
 from tap_reviewrover.progress import Progress
-from tap_reviewrover.timestamps import microseconds_of_each
+from tap_reviewrover.timestamps import versions_of_each
 from tap_reviewrover.walkers.base import TakenPage, Walker
 
 if t.TYPE_CHECKING:
@@ -135,6 +135,8 @@ class FullScan(Walker):
             )
         records, pagination = fetched.records, fetched.pagination
         self._check_partition(records, fetched.number)
+        # The walk keeps the newest version of a record served twice.
+        versions = versions_of_each(map(self._updated_of, records))
         page = Page(
             number=fetched.number,
             limit=fetched.limit,
@@ -145,8 +147,8 @@ class FullScan(Walker):
             total_pages=pagination.total_pages,
             reported_number=pagination.page,
             reported_limit=pagination.limit,
-            # The walk keeps the newest version of a record served twice.
-            updated=microseconds_of_each(map(self._updated_of, records)),
+            updated=versions.microseconds,
+            updated_seconds=versions.seconds,
         )
         adapted, restarts = walk.adapted, walk.restarts
         try:
