@@ -7,7 +7,8 @@ import typing as t
 
 import pytest
 
-from tap_reviewrover.cursor import taken_past
+from tap_reviewrover.cursor import Cursor, taken_past
+from tap_reviewrover.page_answers import Page
 
 
 def taken_one_by_one(
@@ -74,3 +75,37 @@ def test_the_named_pages(
 ) -> None:
     assert taken_past(created, ids, cursor, set(at_cursor)) == expected
     assert taken_one_by_one(created, ids, cursor, at_cursor) == expected
+
+
+def a_list_page(
+    number: int, created: list[int], ids: list[int], total: int
+) -> Page[int]:
+    return Page(
+        number=number,
+        limit=10,
+        records=ids,
+        created=created,
+        ids=ids,
+        total=total,
+        total_pages=-(-total // 10),
+    )
+
+
+@pytest.mark.parametrize(
+    ("created", "ids", "joins"),
+    [
+        ([50, 49], [7, 8], True),  # the cursor's own record again: it overlaps
+        ([50, 49], [9, 8], False),  # at the cursor's key, but never taken
+        ([51, 49], [9, 8], True),  # newer than the cursor: it overlaps
+        ([49, 48], [9, 8], False),  # all past the cursor
+        ([49, 50], [9, 7], True),  # out of order, the cursor's record last
+    ],
+)
+def test_a_page_joins_when_it_serves_the_cursors_records_again(
+    created: list[int], ids: list[int], *, joins: bool
+) -> None:
+    # The total fell below the anchor's: without an overlap, records may have
+    # slid up past this page, so it joins only by serving what was taken.
+    cursor = Cursor()
+    cursor.key, cursor.ids_at_key, cursor.page, cursor.anchor_total = 50, {7}, 3, 100
+    assert cursor.joins(a_list_page(4, created, ids, total=90)) is joins
