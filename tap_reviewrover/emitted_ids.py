@@ -190,6 +190,10 @@ class EmittedVersions:
             For each id: its first version, a newer one, or not newer.
         """
         ids = list(ids)
+        if whole_seconds is not None and len(whole_seconds) != len(ids):
+            # Seconds of other ids would be kept as these ids' versions.
+            msg = f"{len(whole_seconds)} whole seconds for {len(ids)} ids"
+            raise ValueError(msg)
         if not ids:
             return []
         if whole_seconds is None:

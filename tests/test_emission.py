@@ -12,6 +12,7 @@ import typing as t
 
 import pytest
 
+from tap_reviewrover.emission import Emission
 from tap_reviewrover.paging import MAX_READS_OF_A_BAD_PAGE, PaginationError
 from tests.test_paging import (
     ChangingList,
@@ -190,3 +191,22 @@ def test_a_short_count_explained_by_a_record_created_meanwhile_costs_one_read() 
     assert (walk.restarts, walk.tie_reads) == (0, 1)
     assert api.requests[:2] == [(1, 10), (2, 10)]
     assert api.requests[3:] == [(3, 10), (1, 10)]
+
+
+def test_records_ahead_of_the_walk_are_not_kept_as_emitted_with_the_rest() -> None:
+    # Ids 9,000 to 11 emitted first (kept in dense blocks by then), then ids 10
+    # to 1 on one page, whole seconds; the first two are ahead of the walk
+    # (taken before): the other eight are kept, and 10 and 9 only if newer.
+    emission = Emission()
+    older = [
+        enrollment(record_id, 10_000 - record_id) for record_id in range(9_000, 10, -1)
+    ]
+    assert len(emission.emit(make_page(2, len(older), older, total=9_000))) == 8_990
+    records = [enrollment(record_id, 100 + record_id) for record_id in range(10, 0, -1)]
+    page = make_page(2, 10, records, total=10)
+    assert page.updated_seconds is not None  # the tap's usual page
+    emitted = emission.emit(page, again=[0, 1])
+    assert [r["id"] for r in emitted] == list(range(8, 0, -1))
+    # Served again as new, 10 and 9 go out: they were never emitted.
+    again = make_page(2, 10, records[:2], total=10)
+    assert [r["id"] for r in emission.emit(again)] == [10, 9]

@@ -152,3 +152,10 @@ def test_versions_kept_with_their_whole_seconds_given_are_the_same(
         kept = given.keep_newer(page, page_stamps, whole_seconds=page_seconds)
         assert kept == [Kept.NEWER] * len(page)
         assert divided.keep_newer(page, page_stamps) == kept
+
+
+def test_whole_seconds_that_are_not_one_per_id_are_refused() -> None:
+    versions = EmittedVersions()
+    with pytest.raises(ValueError, match="3 whole seconds for 2 ids"):
+        versions.keep_newer([2, 1], [NOW, NOW], whole_seconds=[1, 2, 3])
+    assert len(versions) == 0

@@ -21,6 +21,10 @@ from tap_reviewrover.paging import (
 Record = dict[str, t.Any]
 
 
+#: Versions are microseconds.
+SECOND = 1_000_000
+
+
 def enrollment(record_id: int, created_second: int) -> Record:
     """An enrollment created ``created_second`` seconds into 2025-01-01.
 
@@ -120,6 +124,7 @@ def make_page(  # noqa: PLR0913 - one argument per field of the answer
     reported_limit: int | None = None,
 ) -> Page[Record]:
     """A list answer made of test records (``id``, ``created_at``, ``updated``)."""
+    updated = [record["updated"] for record in records]
     return Page(
         number=number,
         limit=limit,
@@ -130,7 +135,12 @@ def make_page(  # noqa: PLR0913 - one argument per field of the answer
         total_pages=-(-total // limit) if total_pages is None else total_pages,
         reported_number=reported_number,
         reported_limit=reported_limit,
-        updated=[record["updated"] for record in records],
+        updated=updated,
+        # The tap's pages carry their versions' whole seconds when every one is
+        # whole; odd pages leave them out, so that walks keep both ways.
+        updated_seconds=[v // SECOND for v in updated]
+        if number % 2 == 0 and all(v % SECOND == 0 for v in updated)
+        else None,
     )
 
 
