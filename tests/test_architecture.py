@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tap_reviewrover.tap import TapReviewRover
+from tap_reviewrover.walkers import STRATEGIES
+
 PACKAGE = Path(__file__).resolve().parent.parent / "tap_reviewrover"
 #: Lines any module may have, and the few that have a tighter limit.
 MAX_LINES = 400
@@ -76,3 +79,11 @@ def test_a_cycle_would_be_found() -> None:
     # The check above sees imports under TYPE_CHECKING (as ast does).
     graph_module = PACKAGE / "walkers" / "full_scan.py"
     assert "tap_reviewrover.paging" in imports_of(graph_module, set(modules()))
+
+
+def test_the_strategy_setting_offers_exactly_the_walkers() -> None:
+    # A new walk strategy: one module in walkers/, one entry in STRATEGIES, and
+    # its name among the setting's values (this test says when one is missing).
+    setting = TapReviewRover.config_jsonschema["properties"]["incremental_strategy"]
+    assert setting["enum"] == list(STRATEGIES)
+    assert setting["default"] in STRATEGIES
