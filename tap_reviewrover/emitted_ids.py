@@ -200,7 +200,8 @@ class EmittedVersions:
             versions = list(versions)  # compared as a list on the fast path
         if self._all_first_in_blocks(ids, versions, whole_seconds):
             return [Kept.FIRST] * len(ids)  # (the versions were never read)
-        versions = list(versions)
+        if whole_seconds is not None:
+            versions = list(versions)
         blocks, grouping = self._blocks, self._grouping
         first, newer, not_newer = Kept.FIRST, Kept.NEWER, Kept.NOT_NEWER
         kept: list[Kept] = []
