@@ -11,7 +11,7 @@ import struct
 import typing as t
 from email.utils import parsedate_to_datetime
 from itertools import repeat
-from operator import floordiv, mul, sub
+from operator import mul
 
 import msgspec
 
@@ -142,8 +142,8 @@ def versions_of_each(moments: t.Iterable[dt.datetime]) -> Versions:
     """The versions of a page's moments, exact.
 
     The API's timestamps are whole seconds: :func:`whole_seconds_of_each` reads
-    such a page in C. Any other page takes ``datetime`` arithmetic, in built-in
-    ``map`` (3,700 instructions a moment, where the C path takes a few hundred).
+    such a page in C. Any other page takes :func:`microseconds_since_epoch` of
+    each moment: about 2,800 instructions a moment more (measured).
 
     Args:
         moments: Aware datetimes.
@@ -155,20 +155,7 @@ def versions_of_each(moments: t.Iterable[dt.datetime]) -> Versions:
     seconds = whole_seconds_of_each(moments)
     if seconds is not None:
         return Versions(SecondsInMicroseconds(seconds), seconds)
-    since = map(sub, moments, repeat(_EPOCH))
-    return Versions(list(map(floordiv, since, repeat(_MICROSECOND))), None)
-
-
-def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
-    """:func:`microseconds_since_epoch` of each moment, a page at a time.
-
-    Args:
-        moments: Aware datetimes.
-
-    Returns:
-        Their microseconds since 1970-01-01T00:00:00Z, in order.
-    """
-    return list(versions_of_each(moments).microseconds)
+    return Versions(list(map(microseconds_since_epoch, moments)), None)
 
 
 def whole_seconds_of_each(moments: list[dt.datetime]) -> tuple[int, ...] | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import typing as t
 
 import pytest
 
 from tap_reviewrover.timestamps import (
     InvalidTimestampError,
     format_timestamp,
-    microseconds_of_each,
     microseconds_since_epoch,
     parse_http_date,
     parse_timestamp,
@@ -19,6 +19,11 @@ from tap_reviewrover.timestamps import (
 )
 
 UTC = dt.timezone.utc
+
+
+def microseconds_of_each(moments: t.Iterable[dt.datetime]) -> list[int]:
+    """The versions of a page of moments, as a list."""
+    return list(versions_of_each(moments).microseconds)
 
 
 @pytest.mark.parametrize(
